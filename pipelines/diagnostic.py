@@ -1,0 +1,51 @@
+"""Identity operation for checking the queue itself.
+
+It returns its input after `steps` pauses, reporting progress and honouring
+cancel at each one, with no model cost. The benchmark uses it to measure queue
+overhead and `launch.py --self-test` to check that a worker answers on a queue.
+"""
+from __future__ import annotations
+
+import time
+
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from pipelines.context import RunContext
+from pipelines.registry import Engine, Operation, Result, pick_engine
+
+
+class DiagnosticParams(BaseModel):
+    engine: str = Field("identity-cpu", description="identity-cpu or identity-gpu: picks the queue.")
+    steps: int = Field(0, ge=0, le=10_000)
+    step_seconds: float = Field(0.0, ge=0.0, le=10.0)
+
+
+class IdentityEngine(Engine):
+    def __init__(self, device: str):
+        self.name, self.device, self.label = f"identity-{device}", device, f"identity on a {device} worker"
+
+    def load(self) -> None:
+        return None
+
+
+def echo(inputs: dict[str, Image.Image], params: DiagnosticParams, ctx: RunContext) -> Result:
+    engine = pick_engine(OPERATION, params.engine, ctx)
+    for step in range(params.steps):
+        ctx.check_cancelled()
+        time.sleep(params.step_seconds)
+        ctx.progress(100 * (step + 1) / params.steps, f"step {step + 1}/{params.steps}")
+    return Result([inputs["image"]], engine.name)
+
+
+OPERATION = Operation(
+    name="diagnostic",
+    title="Queue diagnostic",
+    params=DiagnosticParams,
+    inputs=("image",),
+    engines={e.name: e for e in (IdentityEngine("cpu"), IdentityEngine("gpu"))},
+    run=echo,
+    auto_order=("identity-cpu",),
+    first_use=("identity-cpu",),
+    time_limit=3600,
+)

@@ -1,0 +1,97 @@
+"""Decoding and encoding of user images, written once for every operation.
+
+`decode_image` turns uploaded bytes into an upright 8-bit RGB or RGBA image, or
+raises `InvalidInput` with a message a user understands.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipelines.errors import InvalidInput
+
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Bytes of a JPEG/PNG/WebP/BMP/TIFF/GIF -> RGB or RGBA image, EXIF orientation applied."""
+    if not data:
+        raise InvalidInput("The image file is empty (0 bytes).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        if isinstance(exc, UnidentifiedImageError):
+            raise InvalidInput("The file is not an image this studio can read (use JPEG, PNG or WebP).") from None
+        raise _too_large(None, max_pixels) from None
+    if image.format not in ACCEPTED_FORMATS:
+        raise InvalidInput(f"{image.format} images are not supported; use JPEG, PNG or WebP.")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise _too_large(image.size, max_pixels)
+    if width == 0 or height == 0:
+        raise InvalidInput("The image has no pixels.")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"The image file is truncated or corrupt ({exc}).") from None
+    return to_standard_mode(ImageOps.exif_transpose(image))
+
+
+def _too_large(size: tuple[int, int] | None, max_pixels: int) -> InvalidInput:
+    limit = f"the limit is {max_pixels / 1e6:.0f} megapixels"
+    if size is None:
+        return InvalidInput(f"The image is too large: {limit}.")
+    w, h = size
+    return InvalidInput(f"The image is {w}x{h} ({w * h / 1e6:.0f} megapixels); {limit}.")
+
+
+def to_standard_mode(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB, or RGBA when the image carries transparency."""
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    if image.mode.startswith("I") or image.mode == "F":
+        return _scale_to_8bit(image).convert("RGB")
+    if image.mode in ("LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        return image.convert("RGBA")
+    if image.mode == "CMYK":
+        return ImageOps.invert(image.convert("RGB")) if _adobe_inverted(image) else image.convert("RGB")
+    try:
+        return image.convert("RGB")
+    except ValueError:
+        raise InvalidInput(f"Images in pixel mode {image.mode} are not supported; save it as RGB.") from None
+
+
+def _scale_to_8bit(image: Image.Image) -> Image.Image:
+    """16/32-bit greyscale -> 8-bit, keeping the full range of the format."""
+    array = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        low, high = float(array.min()), float(array.max())
+    else:
+        low, high = 0.0, 65535.0 if image.mode.startswith("I;16") or array.max() <= 65535 else float(array.max())
+    scaled = (array - low) * (255.0 / max(high - low, 1e-9))
+    return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
+
+
+def _adobe_inverted(image: Image.Image) -> bool:
+    """Photoshop writes CMYK JPEGs inverted and marks them with an Adobe APP14 segment."""
+    return image.format == "JPEG" and "adobe" in image.info
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """Lossless PNG that keeps alpha."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def decode_png(data: bytes) -> Image.Image:
+    """Read back an image this studio wrote (trusted bytes)."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image

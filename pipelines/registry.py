@@ -1,0 +1,126 @@
+"""The engine interface, the operation catalogue entry, and engine choice.
+
+An *operation* (remove background, ...) has one pydantic params model, the
+names of its input images, and several *engines*: ways to do it, each with its
+own model files and device. `pick_engine` resolves "auto" the same way for
+every operation; `load_model` keeps loaded models per process.
+"""
+from __future__ import annotations
+
+import abc
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PIL import Image
+from pydantic import BaseModel
+
+from pipelines.context import RunContext
+from pipelines.errors import InvalidInput, WeightsMissing
+from pipelines.weights import WeightFile, ensure_weights
+
+AUTO = "auto"
+
+
+class Engine(abc.ABC):
+    """One way of doing an operation. Heavy imports belong in `load`."""
+
+    name: str
+    label: str
+    device: str = "cpu"
+    hint: str = ""  # how to get something better, shown when this engine ran as a fallback
+
+    def weights(self) -> list[WeightFile]:
+        return []
+
+    def weights_present(self) -> bool:
+        return all(w.present() for w in self.weights())
+
+    def fetch_weights(self, ctx: RunContext) -> None:
+        for weight in self.weights():
+            ensure_weights(weight, ctx)
+
+    @abc.abstractmethod
+    def load(self) -> Any:
+        """Build the model object; called once per process thanks to `load_model`."""
+
+
+@dataclass(frozen=True)
+class Result:
+    images: list[Image.Image]
+    engine: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A catalogue entry: everything the queue and the UI need to know about an operation."""
+
+    name: str
+    title: str
+    params: type[BaseModel]
+    inputs: tuple[str, ...]
+    engines: dict[str, Engine]
+    run: Callable[[dict[str, Image.Image], Any, RunContext], Result]
+    auto_order: tuple[str, ...]  # best first; "auto" takes the first whose weights are present
+    first_use: tuple[str, ...]  # when none is present, "auto" tries to fetch these, in order
+    auto_device: str = "cpu"
+    time_limit: int = 600
+
+    def engine(self, name: str) -> Engine:
+        try:
+            return self.engines[name]
+        except KeyError:
+            raise InvalidInput(f"Unknown engine {name!r} for {self.title}; choose one of: {', '.join(self.engines)}.") from None
+
+    def device_for(self, engine_name: str) -> str:
+        return self.auto_device if engine_name == AUTO else self.engine(engine_name).device
+
+
+def pick_engine(op: Operation, requested: str, ctx: RunContext) -> Engine:
+    """The engine to run: the one asked for (weights fetched if needed), or for
+    "auto" the best with weights present, else the first that can be fetched,
+    noting in `ctx` which file was missing and which engine ran instead."""
+    if requested != AUTO:
+        engine = op.engine(requested)
+        engine.fetch_weights(ctx)
+        return engine
+    ranked = [op.engines[name] for name in op.auto_order]
+    for engine in ranked:
+        if engine.weights() and engine.weights_present():
+            return engine
+    missing: list[WeightsMissing] = []
+    for engine in (op.engines[name] for name in op.first_use):
+        try:
+            engine.fetch_weights(ctx)
+        except WeightsMissing as exc:
+            missing.append(exc)
+            continue
+        for exc in missing:
+            ctx.note(f"{exc} Ran {engine.label} instead. {engine.hint}".strip())
+        return engine
+    raise missing[-1]
+
+
+_models: OrderedDict[str, Any] = OrderedDict()
+_models_lock = threading.Lock()
+
+
+def load_model(engine: Engine, ctx: RunContext) -> Any:
+    """The engine's model, loaded once per process; keeps the most recent
+    `STUDIO_MAX_LOADED_MODELS` (default 3) so a worker's memory stays bounded."""
+    key = f"{type(engine).__module__}.{engine.name}"
+    with _models_lock:
+        if key in _models:
+            _models.move_to_end(key)
+            return _models[key]
+        ctx.progress(0, f"loading model {engine.name}")
+        limit = max(1, int(os.environ.get("STUDIO_MAX_LOADED_MODELS", "3")))
+        while len(_models) >= limit:
+            _models.popitem(last=False)
+        model = engine.load()
+        _models[key] = model
+        ctx.progress(100, f"loaded model {engine.name}")
+        return model

@@ -1,0 +1,8 @@
+"""Queue mechanics: the Celery app, one task per operation, the job store and
+the client API (`tasks.client`) that the UI and the REST API use.
+
+`celery -A tasks worker -Q cpu,gpu` finds the app here.
+"""
+from tasks.celery_app import app
+
+__all__ = ["app"]

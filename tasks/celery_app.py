@@ -1,0 +1,26 @@
+"""The Celery app: Redis as broker and result store, JSON only, one route per operation."""
+from __future__ import annotations
+
+from celery import Celery
+
+from pipelines.catalogue import OPERATIONS
+from tasks.settings import Settings
+
+settings = Settings.from_env()
+
+app = Celery("studio", broker=settings.redis_url, backend=settings.redis_url, include=["tasks.operations", "tasks.presence"])
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,  # a job whose worker dies is redelivered, not lost
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,  # a busy worker does not hoard queued jobs
+    task_default_queue="cpu",
+    task_routes={f"ops.{op.name}": {"queue": op.auto_device} for op in OPERATIONS.values()},
+    result_expires=settings.job_ttl,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    broker_transport_options={"visibility_timeout": 4 * 3600},
+)

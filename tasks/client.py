@@ -1,0 +1,198 @@
+"""The client API of the job queue: submit, status, result, preview, cancel.
+
+The UI and the REST API use only this module. Every check a user can fail
+(unknown operation, bad parameters, unreadable or oversized image) happens in
+`submit`, before anything is queued, and raises `InvalidInput` with a message
+meant for the user.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import ValidationError
+from redis import Redis
+
+from pipelines.catalogue import OPERATIONS
+from pipelines.errors import InvalidInput, StudioError
+from pipelines.imaging import decode_image
+from pipelines.registry import Operation
+from tasks.celery_app import app
+from tasks.settings import Settings
+from tasks.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class JobNotFound(StudioError):
+    pass
+
+
+class JobNotFinished(StudioError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    id: str
+    operation: str
+    state: str  # queued, running, succeeded, failed, cancelled
+    percent: float
+    stage: str
+    queue: str
+    position: int | None = None  # 1 = next to start; only while queued
+    eta_seconds: float | None = None
+    engine: str | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    outputs: int = 0
+    preview_version: str | None = None
+    run_seconds: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL
+
+
+class StudioClient:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self.store = JobStore(Redis.from_url(self.settings.redis_url), self.settings.job_ttl)
+
+    # submit -----------------------------------------------------------------
+    def submit(self, operation: str, images: dict[str, bytes], params: dict[str, Any] | None = None) -> str:
+        """Validate and queue a job; returns its id (unguessable, 128 bits)."""
+        op = self.operation(operation)
+        parsed = self._validate_params(op, params or {})
+        blobs = {f"in:{name}": self._validate_image(name, images.get(name)) for name in op.inputs}
+        queue = op.device_for(parsed.engine)
+        job_id = secrets.token_hex(16)
+        fields = {"operation": op.name, "params": parsed.model_dump_json(), "requested_engine": parsed.engine}
+        self.store.create(job_id, fields, blobs, queue)
+        app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue)
+        return job_id
+
+    @staticmethod
+    def operation(name: str) -> Operation:
+        if name not in OPERATIONS:
+            raise InvalidInput(f"Unknown operation {name!r}; choose one of: {', '.join(OPERATIONS)}.")
+        return OPERATIONS[name]
+
+    @staticmethod
+    def _validate_params(op: Operation, params: dict[str, Any]) -> Any:
+        try:
+            parsed = op.params.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}" for e in exc.errors())
+            raise InvalidInput(f"Invalid parameters for {op.title}: {problems}.") from None
+        if parsed.engine != "auto":
+            op.engine(parsed.engine)  # unknown engine -> InvalidInput
+        return parsed
+
+    def _validate_image(self, name: str, data: bytes | None) -> bytes:
+        if data is None:
+            raise InvalidInput(f"No {name} was given.")
+        limit = self.settings.max_upload_bytes
+        if len(data) > limit:
+            raise InvalidInput(f"The {name} file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+        decode_image(data, self.settings.max_pixels)  # raises InvalidInput with the reason
+        return data
+
+    # follow -------------------------------------------------------------------
+    def status(self, job_id: str) -> JobStatus:
+        job = self._job(job_id)
+        state = job["state"]
+        if state == RUNNING and time.time() - float(job.get("heartbeat_at", 0)) > self.settings.lost_after:
+            self._fail_lost(job_id)
+            job = self._job(job_id)
+            state = job["state"]
+        status = JobStatus(
+            id=job_id,
+            operation=job["operation"],
+            state=state,
+            percent=float(job.get("percent", 0)),
+            stage=job.get("stage", ""),
+            queue=job["queue"],
+            engine=job.get("engine") or None,
+            error=job.get("error") or None,
+            notes=json.loads(job.get("notes", "[]")),
+            outputs=int(job.get("outputs", 0)),
+            preview_version=job.get("preview_version"),
+            run_seconds=float(job["run_seconds"]) if "run_seconds" in job else None,
+        )
+        if state == QUEUED:
+            return self._with_queue_position(status)
+        if state == RUNNING and job.get("cancel_requested"):
+            return replace(status, stage="cancelling")
+        if state == RUNNING:
+            return self._with_running_eta(status, job)
+        return status
+
+    def _with_queue_position(self, status: JobStatus) -> JobStatus:
+        ahead = self.store.waiting_ahead(status.id, status.queue) or 0
+        workers = sum(status.queue in w["queues"] for w in self.store.workers().values())
+        if not workers:
+            stage = f"waiting for a worker on queue '{status.queue}' (none is running)"
+            return replace(status, position=ahead + 1, stage=stage)
+        average = self.store.average_duration(status.operation)
+        eta = None if average is None else (ahead // workers + 1) * average
+        stage = f"queued: position {ahead + 1}" + (f", {workers} workers" if workers > 1 else "")
+        return replace(status, position=ahead + 1, eta_seconds=eta, stage=stage)
+
+    @staticmethod
+    def _with_running_eta(status: JobStatus, job: dict[str, str]) -> JobStatus:
+        elapsed = time.time() - float(job.get("started_at", time.time()))
+        if status.percent < 1:
+            return status
+        return replace(status, eta_seconds=elapsed * (100 - status.percent) / status.percent)
+
+    def _fail_lost(self, job_id: str) -> None:
+        self.store.finish(job_id, FAILED, stage="failed", error=(
+            "The worker running this job stopped unexpectedly (its process was lost). Submit the job again."))
+
+    def _job(self, job_id: str) -> dict[str, str]:
+        job = self.store.get(job_id) if JOB_ID.match(job_id or "") else None
+        if job is None:
+            raise JobNotFound(f"No job {job_id!r}: the id is wrong or the job expired.")
+        return job
+
+    def wait(self, job_id: str, timeout: float = 600, poll: float = 0.1) -> JobStatus:
+        """Block until the job ends (for scripts, tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while not (status := self.status(job_id)).done:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {status.state} after {timeout} s")
+            time.sleep(poll)
+        return status
+
+    # results ------------------------------------------------------------------
+    def results(self, job_id: str) -> list[bytes]:
+        """The output images as PNG bytes; raises JobNotFinished unless it succeeded."""
+        status = self.status(job_id)
+        if status.state != SUCCEEDED:
+            raise JobNotFinished(f"Job {job_id} has no result: it is {status.state}." +
+                                 (f" {status.error}" if status.error else ""))
+        images = [self.store.get_blob(job_id, f"out:{i}") for i in range(status.outputs)]
+        if any(image is None for image in images):
+            raise JobNotFound(f"The result of job {job_id} expired.")
+        return images  # type: ignore[return-value]
+
+    def preview(self, job_id: str) -> bytes | None:
+        return self.store.get_blob(job_id, "preview")
+
+    # cancel -------------------------------------------------------------------
+    def cancel(self, job_id: str) -> JobStatus:
+        """A queued job is cancelled at once; a running one stops at its next step
+        (the worker terminates it if it does not stop within the grace period).
+        Cancelling a finished job changes nothing."""
+        job = self._job(job_id)
+        if job["state"] in TERMINAL:
+            return self.status(job_id)
+        self.store.update(job_id, cancel_requested=time.time())
+        if self.store.finish(job_id, CANCELLED, allowed=(QUEUED,), stage="cancelled before it started"):
+            app.control.revoke(job_id)  # the worker drops the message; it would skip it anyway
+        return self.status(job_id)

@@ -1,0 +1,94 @@
+"""One Celery task per operation in the catalogue, all sharing `OperationTask`.
+
+The message carries only the job id (JSON); inputs, parameters and results
+live in the job store. Whatever happens, the job ends in a state the user sees.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from functools import cached_property
+
+from billiard.exceptions import SoftTimeLimitExceeded
+from celery import Task
+from pydantic import ValidationError
+from redis import Redis
+
+from pipelines.catalogue import OPERATIONS
+from pipelines.errors import Cancelled, StudioError
+from pipelines.imaging import decode_image, encode_png
+from pipelines.registry import Operation
+from tasks.celery_app import app, settings
+from tasks.job_run import JobRun
+from tasks.store import CANCELLED, FAILED, SUCCEEDED, JobStore
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2  # a job whose worker process died twice is failed, not retried forever
+
+
+class OperationTask(Task):
+    """Runs one job of an operation from its record in the store."""
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
+
+    def execute(self, op: Operation, job_id: str) -> dict[str, str]:
+        job = self.store.begin(job_id, self.request.hostname or "worker", os.getpid())
+        if job is None:
+            return {"state": "skipped"}  # cancelled or failed before it got here, or expired
+        if int(job["attempts"]) > MAX_ATTEMPTS:
+            self.store.finish(job_id, FAILED, error="The worker process died every time it ran this job; "
+                              "the image may be too large for this machine's memory.")
+            return {"state": FAILED}
+        started = time.monotonic()
+        state, fields = self._run(op, job_id, job)
+        if state == SUCCEEDED:
+            self.store.record_duration(op.name, time.monotonic() - started)
+        self.store.finish(job_id, state, run_seconds=round(time.monotonic() - started, 3), **fields)
+        return {"state": state}
+
+    def _run(self, op: Operation, job_id: str, job: dict[str, str]) -> tuple[str, dict[str, object]]:
+        terminate = lambda: app.control.revoke(job_id, terminate=True, signal="SIGKILL")  # noqa: E731
+        try:
+            with JobRun(self.store, job_id, settings, terminate) as ctx:
+                inputs = {name: decode_image(self._input(job_id, name), settings.max_pixels) for name in op.inputs}
+                result = op.run(inputs, op.params.model_validate_json(job["params"]), ctx)
+                for index, image in enumerate(result.images):
+                    self.store.put_blob(job_id, f"out:{index}", encode_png(image))
+            return SUCCEEDED, {"engine": result.engine, "outputs": len(result.images), "percent": 100,
+                               "stage": "done", "notes": json.dumps(ctx.notes)}
+        except Cancelled:
+            return CANCELLED, {"stage": "cancelled"}
+        except StudioError as exc:
+            return FAILED, {"error": str(exc)}
+        except ValidationError as exc:
+            return FAILED, {"error": f"Invalid parameters: {exc.errors()[0]['msg']}"}
+        except SoftTimeLimitExceeded:
+            return FAILED, {"error": f"{op.title} took longer than its {op.time_limit} s limit and was stopped."}
+        except MemoryError:
+            return FAILED, {"error": f"{op.title} ran out of memory; try a smaller image."}
+        except Exception as exc:  # the worker keeps serving; the user gets a message, the log the traceback
+            log.exception("job %s (%s) failed", job_id, op.name)
+            return FAILED, {"error": f"{op.title} failed unexpectedly: {type(exc).__name__}: {exc}"}
+
+    def _input(self, job_id: str, name: str) -> bytes:
+        data = self.store.get_blob(job_id, f"in:{name}")
+        if data is None:
+            raise StudioError(f"The job's {name} expired before a worker took it (after {settings.job_ttl} s).")
+        return data
+
+
+def _task_for(op: Operation) -> Task:
+    @app.task(name=f"ops.{op.name}", base=OperationTask, bind=True,
+              soft_time_limit=op.time_limit, time_limit=op.time_limit + 30)
+    def run(self: OperationTask, job_id: str) -> dict[str, str]:
+        return self.execute(op, job_id)
+
+    return run
+
+
+TASKS = {name: _task_for(op) for name, op in OPERATIONS.items()}

@@ -1,0 +1,32 @@
+"""Configuration from the environment, read once per process."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    job_ttl: int  # seconds images and job records stay in Redis
+    max_upload_bytes: int
+    max_pixels: int
+    cancel_grace: float  # seconds a job may ignore a cancel before its process is terminated
+    heartbeat_seconds: float
+    lost_after: float  # a running job whose heartbeat is older than this is failed as lost
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            redis_url=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            job_ttl=int(_env("STUDIO_JOB_TTL", "3600")),
+            max_upload_bytes=int(float(_env("STUDIO_MAX_UPLOAD_MB", "50")) * 1024 * 1024),
+            max_pixels=int(float(_env("STUDIO_MAX_MEGAPIXELS", "40")) * 1_000_000),
+            cancel_grace=float(_env("STUDIO_CANCEL_GRACE", "10")),
+            heartbeat_seconds=float(_env("STUDIO_HEARTBEAT_SECONDS", "1")),
+            lost_after=float(_env("STUDIO_LOST_AFTER", "10")),
+        )

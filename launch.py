@@ -1,0 +1,99 @@
+"""Start the studio: Redis-compatible server, worker, web UI.
+
+    python launch.py                        # everything on this machine
+    python launch.py --no-worker            # UI only (workers run elsewhere)
+    python launch.py --worker-only --queues gpu
+
+Without REDIS_URL an embedded Valkey server is started on 127.0.0.1 (port
+STUDIO_REDIS_PORT, default 6379); workers on this machine find it there by default.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-studio"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=os.environ.get("STUDIO_HOST", "127.0.0.1"),
+                        help="address the UI listens on (0.0.0.0 for the local network)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STUDIO_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--auth", default=os.environ.get("STUDIO_AUTH"), metavar="USER:PASS",
+                        help="require this login for the UI (or set STUDIO_AUTH)")
+    role = parser.add_mutually_exclusive_group()
+    role.add_argument("--no-worker", action="store_true", help="run only the UI")
+    role.add_argument("--worker-only", action="store_true", help="run only a worker")
+    parser.add_argument("--queues", default="cpu,gpu", help="queues the worker consumes (cpu, gpu or both)")
+    parser.add_argument("--concurrency", type=int, default=1, help="jobs one worker runs at once")
+    args = parser.parse_args(argv)
+    if args.auth and ":" not in args.auth:
+        parser.error("--auth must look like user:password")
+    return args
+
+
+def start_server_if_needed() -> object | None:
+    """The embedded server, or None when REDIS_URL names one to use."""
+    if os.environ.get("REDIS_URL"):
+        return None
+    from tasks.embedded_redis import start_embedded_redis
+
+    port = int(os.environ.get("STUDIO_REDIS_PORT", "6379"))
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            sys.exit(f"Port {port} is in use. If a Redis server runs there, set REDIS_URL=redis://127.0.0.1:{port}/0;"
+                     " otherwise pick another port with STUDIO_REDIS_PORT.")
+    server = start_embedded_redis(CACHE / "valkey", port)
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    print(f"Started the embedded Redis-compatible server at {os.environ['REDIS_URL']}", flush=True)
+    return server
+
+
+def worker_command(queues: str, concurrency: int) -> list[str]:
+    name = f"studio-{queues.replace(',', '-')}-{os.getpid()}@%h"
+    return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", queues,
+            "-c", str(concurrency), "-n", name, "--loglevel", "INFO"]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Warm shutdown (the running job finishes or is redelivered), then kill."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the children
+    server = None if args.worker_only else start_server_if_needed()
+    worker = None
+    try:
+        if args.worker_only:
+            sys.exit(subprocess.call(worker_command(args.queues, args.concurrency)))
+        if not args.no_worker:
+            worker = subprocess.Popen(worker_command(args.queues, args.concurrency))
+        from ui.app import build_app
+
+        auth = tuple(args.auth.split(":", 1)) if args.auth else None
+        build_app().launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if worker is not None:
+            stop(worker)
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

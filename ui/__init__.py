@@ -1,0 +1,1 @@
+"""The Gradio Blocks app. It talks to the queue only through `tasks.client`."""

@@ -1,0 +1,19 @@
+"""The studio's Blocks app: one tab per operation."""
+from __future__ import annotations
+
+import gradio as gr
+
+from tasks.client import StudioClient
+from ui.tabs import remove_background
+
+TITLE = "AI Image Studio"
+
+
+def build_app(client: StudioClient | None = None) -> gr.Blocks:
+    client = client or StudioClient()
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}")
+        with gr.Tab("Remove background", id="remove_background"):
+            remove_background.render(client)
+    demo.queue(default_concurrency_limit=None)
+    return demo

@@ -25,9 +25,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        if isinstance(exc, UnidentifiedImageError):
-            raise InvalidInput("The file is not an image this studio can read (use JPEG, PNG or WebP).") from None
+    except UnidentifiedImageError:
+        raise _unreadable(data) from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise _too_large(None, max_pixels) from None
     if image.format not in ACCEPTED_FORMATS:
         raise InvalidInput(f"{image.format} images are not supported; use JPEG, PNG or WebP.")
@@ -41,6 +41,20 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"The image file is truncated or corrupt ({exc}).") from None
     return to_standard_mode(ImageOps.exif_transpose(image))
+
+
+SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+              b"GIF8": "GIF", b"BM": "BMP"}
+
+
+def _unreadable(data: bytes) -> InvalidInput:
+    """Tell "an image in a variant we cannot read" from "not an image at all"."""
+    fmt = "WebP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
+        (name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
+    if fmt:
+        return InvalidInput(f"This {fmt} file uses a pixel format this studio cannot read "
+                            "(for example 32-bit float); save it as an 8-bit RGB JPEG or PNG.")
+    return InvalidInput("The file is not an image this studio can read (use JPEG, PNG or WebP).")
 
 
 def _too_large(size: tuple[int, int] | None, max_pixels: int) -> InvalidInput:
@@ -57,7 +71,7 @@ def to_standard_mode(image: Image.Image) -> Image.Image:
         return image
     if image.mode.startswith("I") or image.mode == "F":
         return _scale_to_8bit(image).convert("RGB")
-    if image.mode in ("LA", "PA", "La", "RGBa") or "transparency" in image.info:
+    if image.mode in ("LA", "PA", "RGBa") or "transparency" in image.info:
         return image.convert("RGBA")
     if image.mode == "CMYK":
         return ImageOps.invert(image.convert("RGB")) if _adobe_inverted(image) else image.convert("RGB")

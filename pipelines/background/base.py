@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import abc
-import re
 from typing import Any, Literal
 
-from PIL import Image
+from PIL import Image, ImageColor
 from pydantic import BaseModel, Field, field_validator
 
 from pipelines.registry import AUTO, Engine
-
-HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
 class RemoveBackgroundParams(BaseModel):
@@ -18,15 +15,16 @@ class RemoveBackgroundParams(BaseModel):
     output: Literal["transparent", "mask", "color"] = Field(
         "transparent", description="Transparent PNG, the mask itself, or the subject on a solid colour."
     )
-    color: str = Field("#ffffff", description="Background colour for output='color', as #rrggbb.")
+    color: str = Field("#ffffff", description="Background colour for output='color': #rrggbb, rgb(...) or a name.")
 
     @field_validator("color", mode="before")
     @classmethod
     def _hex_colour(cls, value: str) -> str:
-        match = HEX_COLOUR.match(str(value).strip())
-        if not match:
-            raise ValueError("colour must look like #rrggbb")
-        return "#" + match.group(1).lower()
+        try:
+            red, green, blue = ImageColor.getrgb(str(value).strip())[:3]
+        except ValueError:
+            raise ValueError(f"{value!r} is not a colour (use #rrggbb)") from None
+        return f"#{red:02x}{green:02x}{blue:02x}"
 
 
 class BackgroundEngine(Engine):

@@ -1,0 +1,199 @@
+"""Shared fixtures: a real Valkey server on a free port, real worker processes
+started through `launch.py --worker-only`, the real u2netp weights, and the
+real UI process. Nothing is mocked.
+
+The environment is set here, at import, because `tasks` reads REDIS_URL once
+when it is first imported.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.assets import u2netp_onnx
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(tempfile.mkdtemp(prefix="studio-tests-"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+REDIS_PORT = free_port()
+MODELS = STATE / "models"
+os.environ.update(
+    REDIS_URL=f"redis://127.0.0.1:{REDIS_PORT}/0",
+    STUDIO_MODELS_DIR=str(MODELS),
+    STUDIO_OFFLINE="1",  # a test that downloads serves the file itself and turns this off
+    HF_HUB_OFFLINE="1",
+    STUDIO_CANCEL_GRACE="3",
+    STUDIO_LOST_AFTER="5",
+    XDG_CACHE_HOME=str(STATE / "cache"),
+)
+os.environ.pop("U2NET_HOME", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server():
+    from tasks.embedded_redis import start_embedded_redis
+
+    server = start_embedded_redis(STATE / "valkey", REDIS_PORT)
+    yield server
+    server.stop()
+    shutil.rmtree(STATE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def u2netp_installed() -> Path:
+    """The real u2netp.onnx in the models folder the workers read."""
+    target = MODELS / "rembg" / "u2netp.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(u2netp_onnx(), target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def client():
+    from tasks.client import StudioClient
+
+    return StudioClient()
+
+
+class WorkerProcess:
+    """A real worker, started the way a user adds one: `launch.py --worker-only`."""
+
+    def __init__(self, queues: str, env: dict[str, str] | None = None):
+        self.queues = queues
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "launch.py"), "--worker-only", "--queues", queues],
+            cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.hostname_prefix = f"studio-{queues.replace(',', '-')}-{self.process.pid}@"
+
+    def wait_ready(self, client, timeout: float = 60) -> WorkerProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(name.startswith(self.hostname_prefix) for name in client.store.workers()):
+                return self
+            assert self.process.poll() is None, "the worker process exited during start-up"
+            time.sleep(0.2)
+        raise TimeoutError(f"worker for {self.queues} not ready after {timeout} s")
+
+    def kill_all(self) -> None:
+        """kill -9 the whole worker: launcher, Celery main process and pool children."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+
+
+@pytest.fixture
+def start_worker(client):
+    """Start extra workers inside a test; all are stopped at its end."""
+    started: list[WorkerProcess] = []
+
+    def start(queues: str, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(queues, env)
+        started.append(worker)
+        return worker.wait_ready(client)
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def cpu_worker(client, u2netp_installed):
+    """The suite's long-lived worker on the `cpu` queue (there is no `gpu` worker
+    unless a test starts one)."""
+    worker = WorkerProcess("cpu").wait_ready(client)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def ui_url(cpu_worker):
+    """The real UI process (`launch.py --no-worker`) against the suite's server."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), "--no-worker", "--port", str(port)],
+        cwd=ROOT, env=os.environ.copy(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    wait_http(url, process)
+    yield url
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the UI process exited during start-up"
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> Image.Image:
+    """A real photo with a face, shipped in scikit-image."""
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(astronaut) -> bytes:
+    return encode(astronaut, "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def tiny_png() -> bytes:
+    return encode(Image.new("RGB", (16, 16), (200, 30, 30)))
+
+
+def wait_for(predicate, timeout: float = 30, poll: float = 0.05):
+    """Poll until `predicate()` is truthy; returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError(f"condition not met within {timeout} s")

@@ -25,7 +25,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise _unreadable(data) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise _too_large(None, max_pixels) from None
@@ -52,8 +52,8 @@ def _unreadable(data: bytes) -> InvalidInput:
     fmt = "WebP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
         (name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
     if fmt:
-        return InvalidInput(f"This {fmt} file uses a pixel format this studio cannot read "
-                            "(for example 32-bit float); save it as an 8-bit RGB JPEG or PNG.")
+        return InvalidInput(f"This {fmt} file is damaged or uses a variant this studio cannot read "
+                            "(for example 32-bit float pixels); save it as an 8-bit RGB JPEG or PNG.")
     return InvalidInput("The file is not an image this studio can read (use JPEG, PNG or WebP).")
 
 

@@ -79,5 +79,5 @@ def test_unsupported_pixel_format_gets_a_clear_message():
 
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, np.zeros((8, 8, 3), np.float32), photometric="rgb")  # 32-bit float RGB
-    with pytest.raises(InvalidInput, match="TIFF file uses a pixel format"):
+    with pytest.raises(InvalidInput, match="TIFF file is damaged or uses a variant"):
         decode_image(buffer.getvalue())

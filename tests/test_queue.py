@@ -1,0 +1,180 @@
+"""The job queue through real parts: Valkey, Celery worker processes started
+with `launch.py --worker-only`, and the client API the UI uses.
+
+Queue mechanics (position, cancel, lost workers, routing) use the diagnostic
+operation, whose steps take a known time; background removal runs the real model.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import time
+
+import pytest
+from PIL import Image
+
+from pipelines.errors import InvalidInput
+from tests.conftest import encode, wait_for
+
+
+def slow_job(client, tiny_png, steps=100, step_seconds=0.1, engine="identity-cpu") -> str:
+    return client.submit("diagnostic", {"image": tiny_png},
+                         {"engine": engine, "steps": steps, "step_seconds": step_seconds})
+
+
+def running(client, job_id):
+    return client.status(job_id).state == "running"
+
+
+def test_background_removal_reports_progress_to_100(client, cpu_worker, astronaut_jpeg):
+    job = client.submit("remove_background", {"image": astronaut_jpeg}, {"engine": "u2netp"})
+    seen = []
+    while not (status := client.status(job)).done:
+        seen.append((status.state, status.percent, status.stage))
+        time.sleep(0.02)
+    assert status.state == "succeeded", status.error
+    assert status.percent == 100 and status.engine == "u2netp"
+    assert [p for state, p, _ in seen if state == "running"] == sorted(p for state, p, _ in seen if state == "running")
+    cutout = Image.open(io.BytesIO(client.results(job)[0]))
+    assert cutout.format == "PNG" and cutout.mode == "RGBA" and cutout.size == (512, 512)
+
+
+def test_images_travel_as_raw_bytes_with_a_ttl_not_in_messages(client, tiny_png):
+    job = slow_job(client, tiny_png, engine="identity-gpu", steps=1)  # no gpu worker: stays queued
+    redis = client.store.redis
+    stored = redis.get(client.store.blob_key(job, "in:image"))
+    assert stored == tiny_png
+    assert 0 < redis.ttl(client.store.blob_key(job, "in:image")) <= client.settings.job_ttl
+    message = json.loads(redis.lindex("gpu", 0))
+    assert message["headers"]["id"] == job and message["content-type"] == "application/json"
+    assert json.loads(__import__("base64").b64decode(message["body"]))[0] == [job]
+    client.cancel(job)
+
+
+def test_queue_position_while_another_job_runs(client, cpu_worker, tiny_png):
+    first = slow_job(client, tiny_png, steps=30)
+    wait_for(lambda: running(client, first))
+    second, third = slow_job(client, tiny_png, steps=1), slow_job(client, tiny_png, steps=1)
+    assert (client.status(second).position, client.status(third).position) == (1, 2)
+    assert client.status(third).stage == "queued: position 2"
+    client.cancel(first)
+    assert client.wait(third, timeout=30).state == "succeeded"
+    assert client.status(second).state == "succeeded"
+
+
+def test_cancel_stops_a_running_job_and_the_worker_keeps_its_process(client, cpu_worker, tiny_png):
+    job = slow_job(client, tiny_png, steps=200)
+    wait_for(lambda: client.status(job).percent > 0)
+    pid = client.store.get(job)["pid"]
+    asked = time.monotonic()
+    client.cancel(job)
+    status = client.wait(job, timeout=10)
+    assert status.state == "cancelled" and time.monotonic() - asked < 2
+    after = slow_job(client, tiny_png, steps=1)
+    assert client.wait(after, timeout=30).state == "succeeded"
+    assert client.store.get(after)["pid"] == pid  # cooperative: same process, models kept
+
+
+def test_cancel_of_a_queued_job_is_immediate(client, tiny_png):
+    job = slow_job(client, tiny_png, engine="identity-gpu", steps=1)
+    assert client.cancel(job).state == "cancelled"
+    assert client.store.waiting_ahead(job, "gpu") is None
+
+
+def test_job_that_ignores_cancel_is_terminated_after_the_grace_period(client, cpu_worker, tiny_png):
+    job = slow_job(client, tiny_png, steps=1, step_seconds=10)  # one long step: no cancel check inside
+    wait_for(lambda: running(client, job))
+    pid = int(client.store.get(job)["pid"])
+    client.cancel(job)
+    status = client.wait(job, timeout=15)  # grace is 3 s in the tests
+    assert status.state == "cancelled" and "stopped by force" in status.stage
+    wait_for(lambda: not _alive(pid), timeout=10)
+    after = slow_job(client, tiny_png, steps=1)
+    assert client.wait(after, timeout=30).state == "succeeded"  # a fresh pool process serves
+
+
+def test_worker_killed_mid_job_leaves_a_failed_job(client, start_worker, tiny_png):
+    worker = start_worker("gpu")
+    job = slow_job(client, tiny_png, engine="identity-gpu", steps=600)
+    wait_for(lambda: running(client, job))
+    worker.kill_all()
+    killed = time.monotonic()
+    status = wait_for(lambda: (s := client.status(job)).done and s, timeout=30)
+    assert status.state == "failed" and "stopped unexpectedly" in status.error
+    assert time.monotonic() - killed < 30
+
+
+def test_pool_process_killed_mid_job_is_retried_then_done(client, cpu_worker, tiny_png):
+    job = slow_job(client, tiny_png, steps=20)
+    wait_for(lambda: client.status(job).percent > 0)
+    os.kill(int(client.store.get(job)["pid"]), signal.SIGKILL)
+    status = client.wait(job, timeout=60)
+    assert status.state == "succeeded"
+    assert client.store.get(job)["attempts"] == "2"
+
+
+def test_gpu_job_waits_for_a_gpu_worker(client, cpu_worker, start_worker, tiny_png):
+    job = slow_job(client, tiny_png, engine="identity-gpu", steps=1)
+    time.sleep(2)
+    status = client.status(job)
+    assert status.state == "queued" and "waiting for a worker on queue 'gpu'" in status.stage
+    worker = start_worker("gpu")
+    assert client.wait(job, timeout=30).state == "succeeded"
+    assert client.store.get(job)["worker"].startswith(worker.hostname_prefix)
+
+
+@pytest.mark.parametrize(
+    "data, params, message",
+    [
+        (b"", {}, "empty"),
+        (b"\x89PNG\r\n\x1a\n garbage", {}, "PNG file is damaged"),
+        (None, {}, "No image was given"),
+        ("huge", {}, "megapixels"),
+        ("ok", {"engine": "no-such-model"}, "Unknown engine"),
+        ("ok", {"output": "sepia"}, "output"),
+        ("ok", {"color": "not-a-colour"}, "not a colour"),
+    ],
+    ids=["zero-bytes", "corrupt", "missing", "huge", "engine", "output", "colour"],
+)
+def test_bad_input_is_refused_before_queueing(client, astronaut_jpeg, data, params, message):
+    if data == "huge":
+        data = encode(Image.new("L", (10_000, 9_000)))
+    elif data == "ok":
+        data = astronaut_jpeg
+    images = {} if data is None else {"image": data}
+    with pytest.raises(InvalidInput, match=message):
+        client.submit("remove_background", images, params)
+
+
+def test_truncated_upload_is_refused(client, astronaut_jpeg):
+    with pytest.raises(InvalidInput, match="truncated"):
+        client.submit("remove_background", {"image": astronaut_jpeg[:-5000]}, {})
+
+
+def test_missing_model_offline_fails_the_job_with_where_to_put_it(client, cpu_worker, astronaut_jpeg):
+    job = client.submit("remove_background", {"image": astronaut_jpeg}, {"engine": "birefnet-general"})
+    status = client.wait(job, timeout=60)
+    assert status.state == "failed"
+    assert "BiRefNet-general-epoch_244.onnx" in status.error and os.environ["STUDIO_MODELS_DIR"] in status.error
+    assert "Traceback" not in status.error
+    after = client.submit("remove_background", {"image": astronaut_jpeg}, {"engine": "mediapipe-person"})
+    assert client.wait(after, timeout=60).engine == "mediapipe-person"  # the worker keeps serving
+
+
+def test_unknown_or_expired_job_is_reported(client):
+    from tasks.client import JobNotFound
+
+    with pytest.raises(JobNotFound):
+        client.status("0" * 32)
+    with pytest.raises(JobNotFound):
+        client.status("../../etc/passwd")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

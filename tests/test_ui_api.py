@@ -1,0 +1,69 @@
+"""The UI process as API clients see it: `gradio_client` against `launch.py --no-worker`."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from tests.conftest import wait_for
+from tests.test_queue import running, slow_job
+
+
+@pytest.fixture(scope="module")
+def api(ui_url):
+    return Client(ui_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory, astronaut_jpeg):
+    path = tmp_path_factory.mktemp("photos") / "astronaut.jpg"
+    path.write_bytes(astronaut_jpeg)
+    return str(path)
+
+
+def test_remove_background_endpoint_returns_a_transparent_png(api, photo):
+    image_path, info = api.predict(handle_file(photo), "u2netp", "transparent", "#ffffff",
+                                   api_name="/remove_background")
+    cutout = Image.open(image_path)
+    assert cutout.format == "PNG" and cutout.mode == "RGBA" and cutout.size == (512, 512)
+    assert "Done" in info and "u2netp" in info
+
+
+def test_queue_position_and_progress_are_visible_in_job_status(api, client, photo, tiny_png):
+    blocker = slow_job(client, tiny_png, steps=20)
+    wait_for(lambda: running(client, blocker))
+    job = api.submit(handle_file(photo), "u2netp", "mask", "#ffffff", api_name="/remove_background")
+    descriptions = set()
+    while not job.done():
+        status = job.status()
+        descriptions.update(p.desc for p in status.progress_data or [] if p.desc)
+        time.sleep(0.05)
+    mask_path, _ = job.result()
+    assert any(d.startswith("queued: position 1") for d in descriptions)
+    assert Image.open(mask_path).mode == "L"
+
+
+def test_api_cancel_cancels_the_queued_job(api, client, photo, tiny_png):
+    blocker = slow_job(client, tiny_png, steps=100)
+    wait_for(lambda: running(client, blocker))
+    job = api.submit(handle_file(photo), "u2netp", "transparent", "#ffffff", api_name="/remove_background")
+    waiting = wait_for(lambda: client.store.redis.zrange("studio:waiting:cpu", 0, -1))
+    job.cancel()
+    job_id = waiting[0].decode()
+    assert wait_for(lambda: client.status(job_id).state == "cancelled", timeout=10)
+    client.cancel(blocker)
+
+
+def test_bad_upload_gets_the_message_not_a_traceback(api, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(AppError, match="JPEG file is damaged"):
+        api.predict(handle_file(str(broken)), "auto", "transparent", "#ffffff", api_name="/remove_background")
+
+
+def test_missing_model_message_reaches_the_api(api, photo):
+    with pytest.raises(AppError, match="isnet-anime.onnx is missing"):
+        api.predict(handle_file(photo), "isnet-anime", "transparent", "#ffffff", api_name="/remove_background")

@@ -25,8 +25,8 @@ def render(client: StudioClient) -> None:
                 run = gr.Button("Remove background", variant="primary")
                 stop = gr.Button("Cancel", variant="stop")
         with gr.Column():
-            result = gr.Image(label="Result", type="pil", format="png", interactive=False, buttons=["download", "fullscreen"])
-            info = gr.Markdown()
+            result = gr.Image(label="Result", type="pil", format="png", interactive=False, buttons=["download", "fullscreen"], elem_id="remove-background-result")
+            info = gr.Markdown(elem_id="remove-background-status")
     job_id = gr.State()
 
     async def remove_background(photo: dict[str, Any] | None, engine: str, output: str, color: str,

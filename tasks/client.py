@@ -73,7 +73,8 @@ class StudioClient:
         job_id = secrets.token_hex(16)
         fields = {"operation": op.name, "params": parsed.model_dump_json(), "requested_engine": parsed.engine}
         self.store.create(job_id, fields, blobs, queue)
-        app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue)
+        # The job store holds the outcome, so Celery's own result is not waited on.
+        app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
         return job_id
 
     @staticmethod
@@ -160,14 +161,19 @@ class StudioClient:
             raise JobNotFound(f"No job {job_id!r}: the id is wrong or the job expired.")
         return job
 
-    def wait(self, job_id: str, timeout: float = 600, poll: float = 0.1) -> JobStatus:
-        """Block until the job ends (for scripts, tests and benchmarks)."""
+    def wait(self, job_id: str, timeout: float = 600) -> JobStatus:
+        """Block until the job ends (for scripts, tests and benchmarks). Woken at once
+        when the job ends; checks the full status each second so a lost worker is noticed."""
         deadline = time.monotonic() + timeout
-        while not (status := self.status(job_id)).done:
+        state_now = lambda: (self.store.redis.hget(self.store.job_key(job_id), "state") or b"").decode()  # noqa: E731
+        while state_now() not in TERMINAL:
+            if self.store.redis.blpop([self.store.done_key(job_id)], timeout=1):
+                break
+            if self.status(job_id).done:  # the worker may have been lost
+                break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {status.state} after {timeout} s")
-            time.sleep(poll)
-        return status
+                raise TimeoutError(f"job {job_id} still {self.status(job_id).state} after {timeout} s")
+        return self.status(job_id)
 
     # results ------------------------------------------------------------------
     def results(self, job_id: str) -> list[bytes]:

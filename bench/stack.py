@@ -24,7 +24,7 @@ def _free_port() -> int:
 
 def start_server() -> str:
     """Start Valkey and point REDIS_URL at it (before `tasks` is imported)."""
-    from tasks.embedded_redis import start_embedded_redis
+    from launch import start_embedded_redis
 
     port = _free_port()
     server = start_embedded_redis(Path(tempfile.mkdtemp(prefix="studio-bench-")), port)

@@ -7,6 +7,7 @@ meant for the user.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -15,7 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
@@ -32,8 +36,25 @@ class JobNotFound(StudioError):
     pass
 
 
+class QueueUnavailable(StudioError):
+    pass
+
+
 class JobNotFinished(StudioError):
     pass
+
+
+def _needs_queue(method):
+    """Turn "Redis is down" into a message for the user instead of a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: StudioClient, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, BrokerUnavailable) as exc:
+            raise QueueUnavailable(f"The job queue at {self.settings.redis_url} is not reachable ({exc}).") from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,7 @@ class StudioClient:
         self.store = JobStore(Redis.from_url(self.settings.redis_url), self.settings.job_ttl)
 
     # submit -----------------------------------------------------------------
+    @_needs_queue
     def submit(self, operation: str, images: dict[str, bytes], params: dict[str, Any] | None = None) -> str:
         """Validate and queue a job; returns its id (unguessable, 128 bits)."""
         op = self.operation(operation)
@@ -104,6 +126,7 @@ class StudioClient:
         return data
 
     # follow -------------------------------------------------------------------
+    @_needs_queue
     def status(self, job_id: str) -> JobStatus:
         job = self._job(job_id)
         state = job["state"]
@@ -161,6 +184,7 @@ class StudioClient:
             raise JobNotFound(f"No job {job_id!r}: the id is wrong or the job expired.")
         return job
 
+    @_needs_queue
     def wait(self, job_id: str, timeout: float = 600) -> JobStatus:
         """Block until the job ends (for scripts, tests and benchmarks). Woken at once
         when the job ends; checks the full status each second so a lost worker is noticed."""
@@ -176,6 +200,7 @@ class StudioClient:
         return self.status(job_id)
 
     # results ------------------------------------------------------------------
+    @_needs_queue
     def results(self, job_id: str) -> list[bytes]:
         """The output images as PNG bytes; raises JobNotFinished unless it succeeded."""
         status = self.status(job_id)
@@ -187,10 +212,12 @@ class StudioClient:
             raise JobNotFound(f"The result of job {job_id} expired.")
         return images  # type: ignore[return-value]
 
+    @_needs_queue
     def preview(self, job_id: str) -> bytes | None:
         return self.store.get_blob(job_id, "preview")
 
     # cancel -------------------------------------------------------------------
+    @_needs_queue
     def cancel(self, job_id: str) -> JobStatus:
         """A queued job is cancelled at once; a running one stops at its next step
         (the worker terminates it if it does not stop within the grace period).

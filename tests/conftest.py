@@ -50,7 +50,7 @@ os.environ.pop("U2NET_HOME", None)
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():
-    from tasks.embedded_redis import start_embedded_redis
+    from launch import start_embedded_redis
 
     server = start_embedded_redis(STATE / "valkey", REDIS_PORT)
     yield server

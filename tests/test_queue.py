@@ -178,3 +178,15 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_unreachable_queue_is_a_message_not_a_traceback(tiny_png):
+    from dataclasses import replace
+
+    from tasks.client import QueueUnavailable, StudioClient
+    from tasks.settings import Settings
+    from tests.conftest import free_port
+
+    offline = StudioClient(replace(Settings.from_env(), redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    with pytest.raises(QueueUnavailable, match="job queue at redis://127.0.0.1:.* is not reachable"):
+        offline.submit("remove_background", {"image": tiny_png}, {})

@@ -3,6 +3,7 @@ show its status, hand back its images, and cancel it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -37,7 +38,10 @@ async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> As
     status = None
     try:
         while True:
-            status = await asyncio.to_thread(client.status, job_id)
+            try:
+                status = await asyncio.to_thread(client.status, job_id)
+            except StudioError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
             progress(status.percent / 100, desc=stage_line(status))
             yield status
             if status.done:
@@ -45,14 +49,18 @@ async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> As
             await asyncio.sleep(POLL_SECONDS)
     finally:
         if status is None or not status.done:
-            await asyncio.to_thread(client.cancel, job_id)
+            with contextlib.suppress(StudioError):
+                await asyncio.to_thread(client.cancel, job_id)
 
 
 def result_images(client: StudioClient, status: JobStatus) -> list[Image.Image]:
     """The finished job's images, or a gr.Error saying why there are none."""
     if status.state != "succeeded":
         raise gr.Error(status.error or f"The job was {status.state}.", print_exception=False)
-    return [Image.open(io.BytesIO(data)) for data in client.results(status.id)]
+    try:
+        return [Image.open(io.BytesIO(data)) for data in client.results(status.id)]
+    except StudioError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
 
 
 def cancel(client: StudioClient, job_id: str | None) -> str:

@@ -80,6 +80,24 @@ def stop(process: subprocess.Popen) -> None:
             process.kill()
 
 
+def serve_ui(args: argparse.Namespace) -> None:
+    """The Gradio UI with the REST API (/api/v1, docs at /docs) in one server; blocks."""
+    from tasks.client import StudioClient
+    from tasks.webhooks import WebhookDispatcher
+    from ui.app import build_app
+    from ui.rest import build_api, publish_schema
+
+    client = StudioClient()
+    login = tuple(args.auth.split(":", 1)) if args.auth else None
+    api = build_api(client, token=os.environ.get("STUDIO_API_TOKEN"), login=login)
+    demo = build_app(client)
+    app, _, _ = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login,
+                            prevent_thread_lock=True, app_kwargs={"routes": api.routes, "docs_url": "/docs"})
+    publish_schema(app, api)
+    WebhookDispatcher(client).start()
+    demo.block_thread()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the children
@@ -90,10 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(subprocess.call(worker_command(args.queues, args.concurrency)))
         if not args.no_worker:
             worker = subprocess.Popen(worker_command(args.queues, args.concurrency))
-        from ui.app import build_app
-
-        auth = tuple(args.auth.split(":", 1)) if args.auth else None
-        build_app().launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth)
+        serve_ui(args)
     except KeyboardInterrupt:
         pass
     finally:

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import ValidationError
 from kombu.exceptions import OperationalError as BrokerUnavailable
+from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -28,6 +28,7 @@ from pipelines.registry import Operation
 from tasks.celery_app import app
 from tasks.settings import Settings
 from tasks.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
+from tasks.webhooks import check_callback_url
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -86,14 +87,18 @@ class StudioClient:
 
     # submit -----------------------------------------------------------------
     @_needs_queue
-    def submit(self, operation: str, images: dict[str, bytes], params: dict[str, Any] | None = None) -> str:
-        """Validate and queue a job; returns its id (unguessable, 128 bits)."""
+    def submit(self, operation: str, images: dict[str, bytes], params: dict[str, Any] | None = None,
+               callback_url: str | None = None) -> str:
+        """Validate and queue a job; returns its id (unguessable, 128 bits). With
+        `callback_url`, the final status is POSTed there when the job ends."""
         op = self.operation(operation)
         parsed = self._validate_params(op, params or {})
         blobs = {f"in:{name}": self._validate_image(name, images.get(name)) for name in op.inputs}
         queue = op.device_for(parsed.engine)
         job_id = secrets.token_hex(16)
         fields = {"operation": op.name, "params": parsed.model_dump_json(), "requested_engine": parsed.engine}
+        if callback_url:
+            fields["callback_url"] = check_callback_url(callback_url)
         self.store.create(job_id, fields, blobs, queue)
         # The job store holds the outcome, so Celery's own result is not waited on.
         app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)

@@ -7,6 +7,7 @@ Keys (all expire after the job TTL):
   studio:waiting:<queue>      sorted set of queued job ids by submit time (queue position)
   studio:stats:<operation>    hash: moving average of run times of succeeded jobs (for ETAs)
   studio:worker:<hostname>    JSON {queues, pid}: a live worker, refreshed while it runs
+  studio:webhooks             list of ended job ids whose callback_url is still to be called
 """
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ if redis.call('HGET', KEYS[1], 'state') == 'succeeded' and seconds then
 end
 redis.call('RPUSH', KEYS[2], redis.call('HGET', KEYS[1], 'state'))
 redis.call('EXPIRE', KEYS[2], 60)
+if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+  redis.call('RPUSH', 'studio:webhooks', ARGV[3])  -- tasks.webhooks delivers it
+end
 return 1
 """
 

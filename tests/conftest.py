@@ -44,6 +44,7 @@ os.environ.update(
     STUDIO_CANCEL_GRACE="3",
     STUDIO_LOST_AFTER="5",
     XDG_CACHE_HOME=str(STATE / "cache"),
+    STUDIO_WEBHOOK_ALLOW="127.0.0.1/32",  # the webhook receiver in test_rest_api
 )
 os.environ.pop("U2NET_HOME", None)
 

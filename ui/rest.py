@@ -1,0 +1,232 @@
+"""REST API beside the UI: submit, status, result, cancel, built on `tasks.client`.
+
+    POST /api/v1/tasks/submit/          multipart (files named after the inputs) or JSON (base64 images)
+    GET  /api/v1/tasks/{id}/status/
+    GET  /api/v1/tasks/{id}/result/     PNG (?index=N), or ?format=base64 for JSON
+    POST /api/v1/tasks/{id}/cancel/
+    GET  /api/v1/operations/            every operation, its inputs, engines and parameter schema
+
+Optional auth: STUDIO_API_TOKEN as a bearer token, or the UI's login (STUDIO_AUTH) as HTTP Basic.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from pipelines.catalogue import OPERATIONS
+from pipelines.errors import InvalidInput, StudioError
+from tasks.client import JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
+
+PREFIX = "/api/v1"
+INPUT_NAMES = sorted({name for op in OPERATIONS.values() for name in op.inputs})
+
+
+class SubmitJSON(BaseModel):
+    operation: str = Field(description="One of the names listed by GET /api/v1/operations/.",
+                           json_schema_extra={"enum": list(OPERATIONS)})
+    params: dict[str, Any] = Field(default_factory=dict, description="The operation's parameters.")
+    images: dict[str, str] = Field(description="Input images by input name, base64 (a data: URL is fine).")
+    callback_url: str | None = Field(None, description="POSTed the final status when the job ends.")
+
+
+class Submitted(BaseModel):
+    id: str
+    state: str
+    status_url: str
+    result_url: str
+
+
+class Status(BaseModel):
+    id: str
+    operation: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    percent: float
+    stage: str
+    queue: str
+    position: int | None = Field(None, description="1 = next to start; only while queued.")
+    eta_seconds: float | None = None
+    engine: str | None = None
+    error: str | None = None
+    notes: list[str] = []
+    outputs: int = 0
+    run_seconds: float | None = None
+
+
+class Base64Result(BaseModel):
+    id: str
+    engine: str | None
+    images: list[str] = Field(description="PNG images, base64.")
+
+
+class Problem(BaseModel):
+    detail: str | list[Any] = Field(description="What is wrong (a list for malformed query parameters).")
+
+
+class OperationInfo(BaseModel):
+    name: str
+    title: str
+    inputs: list[str]
+    engines: dict[str, str]
+    params_schema: dict[str, Any]
+
+
+ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem},
+          422: {"model": Problem}, 503: {"model": Problem}}
+
+SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object",
+                "required": ["operation"],
+                "properties": {
+                    "operation": {"type": "string", "enum": list(OPERATIONS)},
+                    "params": {"type": "string", "description": "The parameters as a JSON object."},
+                    "callback_url": {"type": "string"},
+                    **{name: {"type": "string", "format": "binary"} for name in INPUT_NAMES},
+                },
+            }},
+            "application/json": {"schema": {"$ref": "#/components/schemas/SubmitJSON"}},
+        },
+    }
+}
+
+
+def build_api(client: StudioClient, token: str | None = None, login: tuple[str, str] | None = None) -> APIRouter:
+    """The API's routes; `token`/`login` (either accepted) make it require auth."""
+
+    def authorised(request: Request) -> None:
+        if not token and not login:
+            return
+        header = request.headers.get("authorization", "")
+        if token and secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
+            return
+        if login and header.startswith("Basic "):
+            expected = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+            if secrets.compare_digest(header[6:].encode(), expected.encode()):
+                return
+        raise HTTPException(401, "Missing or wrong credentials: send 'Authorization: Bearer <STUDIO_API_TOKEN>'.",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    router = APIRouter(prefix=PREFIX, dependencies=[Depends(authorised)], responses=ERRORS)
+
+    @router.post("/tasks/submit/", status_code=202, response_model=Submitted, openapi_extra=SUBMIT_BODY,
+                 summary="Submit a job")
+    async def submit(request: Request) -> Submitted:
+        operation, params, images, callback_url = await _read_submission(request)
+        job_id = _call(client.submit, operation, images, params, callback_url)
+        base = f"{str(request.base_url).rstrip('/')}{PREFIX}/tasks/{job_id}"
+        return Submitted(id=job_id, state="queued", status_url=f"{base}/status/", result_url=f"{base}/result/")
+
+    @router.get("/tasks/{job_id}/status/", response_model=Status, summary="A job's state and progress")
+    def status(job_id: str) -> Status:
+        return _status(_call(client.status, job_id))
+
+    @router.get("/tasks/{job_id}/result/", summary="A finished job's image",
+                responses={200: {"content": {"image/png": {}, "application/json": {
+                    "schema": {"$ref": "#/components/schemas/Base64Result"}}}}})
+    def result(job_id: str, index: int = Query(0, ge=0, le=1000),
+               format: Literal["png", "base64"] = Query("png")) -> Response:
+        images = _call(client.results, job_id)
+        if format == "base64":
+            engine = _call(client.status, job_id).engine
+            body = Base64Result(id=job_id, engine=engine, images=[base64.b64encode(i).decode() for i in images])
+            return JSONResponse(body.model_dump())
+        if index >= len(images):
+            raise HTTPException(404, f"Job {job_id} has {len(images)} image(s); index {index} does not exist.")
+        return Response(images[index], media_type="image/png")
+
+    @router.post("/tasks/{job_id}/cancel/", response_model=Status, summary="Cancel a queued or running job")
+    def cancel(job_id: str) -> Status:
+        before = _call(client.status, job_id)
+        if before.done:
+            raise HTTPException(409, f"Job {job_id} already {before.state}; there is nothing to cancel.")
+        return _status(_call(client.cancel, job_id))
+
+    @router.get("/operations/", response_model=list[OperationInfo], summary="Operations and their parameters")
+    def operations() -> list[OperationInfo]:
+        return [OperationInfo(name=op.name, title=op.title, inputs=list(op.inputs),
+                              engines={"auto": "best available", **{n: e.label for n, e in op.engines.items()}},
+                              params_schema=op.params.model_json_schema()) for op in OPERATIONS.values()]
+
+    return router
+
+
+async def _read_submission(request: Request) -> tuple[str, dict, dict[str, bytes], str | None]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        try:
+            form = await request.form()
+        except Exception as exc:  # starlette raises several types for a malformed body
+            raise HTTPException(422, f"Unreadable multipart body: {exc}") from None
+        fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+        images = {k: await v.read() for k, v in form.multi_items() if isinstance(v, UploadFile)}
+        if "operation" not in fields:
+            raise HTTPException(422, "The form needs an 'operation' field.")
+        try:
+            params = json.loads(fields.get("params") or "{}")
+        except json.JSONDecodeError as exc:
+            raise HTTPException(422, f"'params' is not valid JSON: {exc}") from None
+        if not isinstance(params, dict):
+            raise HTTPException(422, "'params' must be a JSON object.")
+        return fields["operation"], params, images, fields.get("callback_url") or None
+    if content_type.startswith("application/json"):
+        try:
+            body = SubmitJSON.model_validate_json(await request.body())
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise HTTPException(422, f"{'.'.join(map(str, problem['loc'])) or 'body'}: {problem['msg']}") from None
+        return body.operation, body.params, {k: _from_base64(k, v) for k, v in body.images.items()}, body.callback_url
+    raise HTTPException(415, "Send multipart/form-data (files) or application/json (base64 images).")
+
+
+def _from_base64(name: str, text: str) -> bytes:
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(422, f"images.{name} is not valid base64.") from None
+
+
+def _call(method: Any, *args: Any) -> Any:
+    """Run a client call, turning its errors into HTTP answers."""
+    try:
+        return method(*args)
+    except JobNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except JobNotFinished as exc:
+        raise HTTPException(409, str(exc)) from None
+    except InvalidInput as exc:
+        raise HTTPException(422, str(exc)) from None
+    except QueueUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    except StudioError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def _status(status: JobStatus) -> Status:
+    fields = asdict(status)
+    fields.pop("preview_version")
+    return Status(**fields)
+
+
+def publish_schema(app: FastAPI, router: APIRouter) -> None:
+    """Serve an OpenAPI document (at /openapi.json, browsable at /docs) of the REST API alone,
+    not of the Gradio routes that share the app."""
+    schema = get_openapi(title="AI Image Studio API", version="1", routes=router.routes, description=__doc__)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (SubmitJSON, Base64Result):  # referenced by hand-written parts of the schema
+        components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    app.openapi = lambda: schema  # replaces FastAPI's generator, which would list every route

@@ -1,21 +1,18 @@
 """Background removal through the stack vs `rembg.remove` in-process with the
 same u2netp session on the same photo (both: JPEG bytes in, PNG bytes out), and
-the first job of a fresh worker (model load) vs the ones after (model reused).
+the first job of a fresh worker (model load) vs the second (model reused).
 
-Needs u2netp.onnx in the models folder (`STUDIO_MODELS_DIR`, default
-~/.cache/ai-studio/models/rembg/); the tests' copy is used if present.
+Needs u2netp.onnx in the models folder (`STUDIO_MODELS_DIR`); the tests' copy is
+used when present.
 
     python -m bench.remove_background [--jobs 20]
 """
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from bench import stack
@@ -37,34 +34,13 @@ def main() -> None:
     stack.start_studio_worker("cpu")
 
     import rembg
-    from skimage import data
-    from PIL import Image
 
     from pipelines.background.rembg_models import RembgEngine
-    from tasks.client import StudioClient
 
-    buffer = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buffer, "JPEG", quality=92)
-    photo = buffer.getvalue()
-    client = StudioClient()
-
-    def through_stack() -> None:
-        job = client.submit("remove_background", {"image": photo}, {"engine": "u2netp"})
-        assert client.wait(job, timeout=300).state == "succeeded"
-        client.results(job)
-
-    first = stack.timed(through_stack, 1)[0]
-    second = stack.timed(through_stack, 1)[0]
+    photo = stack.sample_jpeg()
     session = RembgEngine("u2netp").load()
-    in_process = lambda: rembg.remove(photo, session=session)  # noqa: E731
-    stack.timed(in_process, 2)
-    ours, baseline = [], []
-    for _ in range(max(1, args.jobs // 5)):
-        ours += stack.timed(through_stack, 5)
-        baseline += stack.timed(in_process, 5)
-    stack.report(f"remove background 512x512 u2netp ({len(ours)} jobs each)", ours, baseline, target=1.10)
-    print(f"first job of a fresh worker {first * 1000:.0f} ms, second {second * 1000:.0f} ms "
-          f"(model reused: second/first = {second / first:.2f}), later median {statistics.median(ours) * 1000:.0f} ms")
+    stack.compare_with_in_process("remove background 512x512 u2netp", "remove_background", {"image": photo},
+                                  {"engine": "u2netp"}, lambda: rembg.remove(photo, session=session), args.jobs)
 
 
 if __name__ == "__main__":

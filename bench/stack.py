@@ -51,6 +51,18 @@ def start_studio_worker(queues: str = "cpu") -> subprocess.Popen:
     return start_process(["launch.py", "--worker-only", "--queues", queues], " ready.")
 
 
+def sample_jpeg() -> bytes:
+    """scikit-image's astronaut (512x512) as JPEG bytes."""
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
 def timed(fn, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -65,3 +77,28 @@ def report(name: str, ours: list[float], baseline: list[float], target: float) -
     verdict = "ok" if a / b <= target else "over target"
     print(f"{name}: studio median {a * 1000:.1f} ms, baseline median {b * 1000:.1f} ms, "
           f"ratio {a / b:.2f}x (target <= {target}x: {verdict})")
+
+
+def compare_with_in_process(name: str, operation: str, images: dict[str, bytes], params: dict,
+                            in_process, jobs: int, target: float = 1.10) -> None:
+    """Print the first and second job of a fresh worker (model load, then reuse), and
+    the median through the stack against `in_process()` doing the same work."""
+    from tasks.client import StudioClient
+
+    client = StudioClient()
+
+    def through_stack() -> None:
+        job = client.submit(operation, images, params)
+        status = client.wait(job, timeout=600)
+        assert status.state == "succeeded", status.error
+        client.results(job)
+
+    first, second = timed(through_stack, 1)[0], timed(through_stack, 1)[0]
+    timed(in_process, 2)
+    ours, baseline = [], []
+    for _ in range(max(1, jobs // 5)):  # interleaved, so machine noise hits both alike
+        ours += timed(through_stack, 5)
+        baseline += timed(in_process, 5)
+    report(f"{name} ({len(ours)} jobs each)", ours, baseline, target)
+    print(f"  first job of a fresh worker {first * 1000:.0f} ms (imports, model load), second {second * 1000:.0f} ms "
+          f"(second/first = {second / first:.2f}), later median {statistics.median(ours) * 1000:.0f} ms")

@@ -51,7 +51,7 @@ class Engine(abc.ABC):
 class Result:
     images: list[Image.Image]
     engine: str
-    notes: list[str] = field(default_factory=list)
+    detail: str = ""  # what else the user should see about the run: the style, the seed, ...
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,18 @@ class Operation:
     name: str
     title: str
     params: type[BaseModel]
-    inputs: tuple[str, ...]
+    inputs: tuple[str, ...]  # required input images
     engines: dict[str, Engine]
     run: Callable[[dict[str, Image.Image], Any, RunContext], Result]
     auto_order: tuple[str, ...]  # best first; "auto" takes the first whose weights are present
     first_use: tuple[str, ...]  # when none is present, "auto" tries to fetch these, in order
     auto_device: str = "cpu"
     time_limit: int = 600
+    optional_inputs: tuple[str, ...] = ()
+
+    @property
+    def all_inputs(self) -> tuple[str, ...]:
+        return self.inputs + self.optional_inputs
 
     def engine(self, name: str) -> Engine:
         try:

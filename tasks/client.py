@@ -69,6 +69,7 @@ class JobStatus:
     position: int | None = None  # 1 = next to start; only while queued
     eta_seconds: float | None = None
     engine: str | None = None
+    detail: str | None = None  # e.g. the style or the seed that ran
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     outputs: int = 0
@@ -93,7 +94,10 @@ class StudioClient:
         `callback_url`, the final status is POSTed there when the job ends."""
         op = self.operation(operation)
         parsed = self._validate_params(op, params or {})
-        blobs = {f"in:{name}": self._validate_image(name, images.get(name)) for name in op.inputs}
+        named = len(op.all_inputs) > 1  # say which image is wrong
+        blobs = {f"in:{name}": self._validate_image(name, images.get(name), named) for name in op.inputs}
+        blobs.update({f"in:{name}": self._validate_image(name, images[name], named)
+                      for name in op.optional_inputs if images.get(name)})
         queue = op.device_for(parsed.engine)
         job_id = secrets.token_hex(16)
         fields = {"operation": op.name, "params": parsed.model_dump_json(), "requested_engine": parsed.engine}
@@ -121,13 +125,17 @@ class StudioClient:
             op.engine(parsed.engine)  # unknown engine -> InvalidInput
         return parsed
 
-    def _validate_image(self, name: str, data: bytes | None) -> bytes:
+    def _validate_image(self, name: str, data: bytes | None, named: bool) -> bytes:
+        label = name.replace("_", " ")
         if data is None:
-            raise InvalidInput(f"No {name} was given.")
+            raise InvalidInput(f"No {label} was given.")
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
-            raise InvalidInput(f"The {name} file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
-        decode_image(data, self.settings.max_pixels)  # raises InvalidInput with the reason
+            raise InvalidInput(f"The {label} file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+        try:
+            decode_image(data, self.settings.max_pixels)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{label.capitalize()}: {exc}" if named else str(exc)) from None
         return data
 
     # follow -------------------------------------------------------------------
@@ -147,6 +155,7 @@ class StudioClient:
             stage=job.get("stage", ""),
             queue=job["queue"],
             engine=job.get("engine") or None,
+            detail=job.get("detail") or None,
             error=job.get("error") or None,
             notes=json.loads(job.get("notes", "[]")),
             outputs=int(job.get("outputs", 0)),

@@ -37,7 +37,7 @@ class OperationTask(Task):
         return JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
 
     def execute(self, op: Operation, job_id: str) -> dict[str, str]:
-        begun = self.store.begin(job_id, self.request.hostname or "worker", os.getpid(), op.inputs)
+        begun = self.store.begin(job_id, self.request.hostname or "worker", os.getpid(), op.all_inputs)
         if begun is None:
             return {"state": "skipped"}  # cancelled or failed before it got here, or expired
         job, inputs = begun
@@ -55,11 +55,12 @@ class OperationTask(Task):
         terminate = lambda: app.control.revoke(job_id, terminate=True, signal="SIGKILL")  # noqa: E731
         try:
             with JobRun(self.store, job_id, settings, terminate) as ctx:
-                images = {name: decode_image(self._input(name, data), settings.max_pixels) for name, data in inputs.items()}
+                images = {name: decode_image(self._input(name, data), settings.max_pixels)
+                          for name, data in inputs.items() if data is not None or name in op.inputs}
                 result = op.run(images, op.params.model_validate_json(job["params"]), ctx)
                 outputs = [encode_png(image) for image in result.images]
-            return SUCCEEDED, outputs, {"engine": result.engine, "percent": 100, "stage": "done",
-                                        "notes": json.dumps(ctx.notes)}
+            return SUCCEEDED, outputs, {"engine": result.engine, "detail": result.detail, "percent": 100,
+                                        "stage": "done", "notes": json.dumps(ctx.notes)}
         except Cancelled:
             return CANCELLED, [], {"stage": "cancelled"}
         except StudioError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from tasks.client import StudioClient
-from ui.tabs import remove_background
+from ui.tabs import remove_background, style_transfer
 
 TITLE = "AI Image Studio"
 
@@ -15,5 +15,7 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}")
         with gr.Tab("Remove background", id="remove_background"):
             remove_background.render(client)
+        with gr.Tab("Style transfer", id="style_transfer"):
+            style_transfer.render(client)
     demo.queue(default_concurrency_limit=None)
     return demo

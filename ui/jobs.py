@@ -53,6 +53,17 @@ async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> As
                 await asyncio.to_thread(client.cancel, job_id)
 
 
+async def run_job(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
+                  progress: gr.Progress) -> AsyncIterator[tuple[Any, str, str]]:
+    """A tab's whole handler: submit, then yield (image, status markdown, job id) as the
+    job goes, the image being gr.skip() until the result is there."""
+    job = submit(client, operation, images, params)
+    yield None, "Submitted", job
+    async for status in follow(client, job, progress):
+        yield gr.skip(), describe(status), job
+    yield result_images(client, status)[0], describe(status), job
+
+
 def result_images(client: StudioClient, status: JobStatus) -> list[Image.Image]:
     """The finished job's images, or a gr.Error saying why there are none."""
     if status.state != "succeeded":
@@ -83,6 +94,8 @@ def describe(status: JobStatus) -> str:
     """Markdown for the status box under a tab's result."""
     if status.state == "succeeded":
         text = f"**Done** in {_duration(status.run_seconds or 0)} · engine **{status.engine}**"
+        if status.detail:
+            text += f" · {status.detail}"
     elif status.state == "failed":
         text = f"**Failed:** {status.error}"
     elif status.state == "cancelled":

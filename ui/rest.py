@@ -28,7 +28,7 @@ from pipelines.errors import InvalidInput, StudioError
 from tasks.client import JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
 
 PREFIX = "/api/v1"
-INPUT_NAMES = sorted({name for op in OPERATIONS.values() for name in op.inputs})
+INPUT_NAMES = sorted({name for op in OPERATIONS.values() for name in op.all_inputs})
 
 
 class SubmitJSON(BaseModel):
@@ -56,6 +56,7 @@ class Status(BaseModel):
     position: int | None = Field(None, description="1 = next to start; only while queued.")
     eta_seconds: float | None = None
     engine: str | None = None
+    detail: str | None = Field(None, description="What else ran, e.g. the style or the seed.")
     error: str | None = None
     notes: list[str] = []
     outputs: int = 0
@@ -76,6 +77,7 @@ class OperationInfo(BaseModel):
     name: str
     title: str
     inputs: list[str]
+    optional_inputs: list[str]
     engines: dict[str, str]
     params_schema: dict[str, Any]
 
@@ -157,6 +159,7 @@ def build_api(client: StudioClient, token: str | None = None, login: tuple[str, 
     @router.get("/operations/", response_model=list[OperationInfo], summary="Operations and their parameters")
     def operations() -> list[OperationInfo]:
         return [OperationInfo(name=op.name, title=op.title, inputs=list(op.inputs),
+                              optional_inputs=list(op.optional_inputs),
                               engines={"auto": "best available", **{n: e.label for n, e in op.engines.items()}},
                               params_schema=op.params.model_json_schema()) for op in OPERATIONS.values()]
 

@@ -7,7 +7,7 @@ import gradio as gr
 
 from pipelines.catalogue import OPERATIONS
 from tasks.client import StudioClient
-from ui import jobs
+from ui import jobs, panel
 
 OPERATION = OPERATIONS["remove_background"]
 OUTPUTS = [("Transparent PNG", "transparent"), ("Mask", "mask"), ("Solid colour", "color")]
@@ -17,27 +17,20 @@ def render(client: StudioClient) -> None:
     engines = [("Auto (best available)", "auto")] + [(e.label, name) for name, e in OPERATION.engines.items()]
     with gr.Row():
         with gr.Column():
-            image = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"])
+            image = panel.photo_input()
             engine = gr.Dropdown(engines, value="auto", label="Engine / model")
             output = gr.Radio(OUTPUTS, value="transparent", label="Output")
             color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")
-            with gr.Row():
-                run = gr.Button("Remove background", variant="primary")
-                stop = gr.Button("Cancel", variant="stop")
+            run, stop = panel.buttons("Remove background")
         with gr.Column():
-            result = gr.Image(label="Result", type="pil", format="png", interactive=False, buttons=["download", "fullscreen"], elem_id="remove-background-result")
-            info = gr.Markdown(elem_id="remove-background-status")
-    job_id = gr.State()
+            result, info = panel.result_view("remove-background")
 
     async def remove_background(photo: dict[str, Any] | None, engine: str, output: str, color: str,
                                 progress: gr.Progress = gr.Progress()):
         params = {"engine": engine, "output": output, "color": color}
-        job = jobs.submit(client, OPERATION.name, {"image": jobs.read_upload(photo, "a photo")}, params)
-        yield None, "Submitted", job
-        async for status in jobs.follow(client, job, progress):
-            yield gr.skip(), jobs.describe(status), job
-        yield jobs.result_images(client, status)[0], jobs.describe(status), job
+        async for update in jobs.run_job(client, OPERATION.name, {"image": jobs.read_upload(photo, "a photo")},
+                                         params, progress):
+            yield update
 
-    running = run.click(remove_background, [image, engine, output, color], [result, info, job_id],
-                        api_name="remove_background", preprocess=False, concurrency_limit=None)
-    stop.click(lambda job: jobs.cancel(client, job), job_id, info, cancels=[running], api_visibility="private")
+    panel.wire(client, remove_background, [image, engine, output, color], run, stop, result, info,
+               api_name="remove_background")

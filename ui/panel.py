@@ -1,0 +1,36 @@
+"""The parts every operation tab has: Run/Cancel buttons, the result with its
+status line, and the wiring of a job handler to them."""
+from __future__ import annotations
+
+from typing import Callable
+
+import gradio as gr
+
+from tasks.client import StudioClient
+from ui import jobs
+
+
+def photo_input(label: str = "Photo") -> gr.Image:
+    """An upload whose original file reaches the worker (events use preprocess=False)."""
+    return gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"])
+
+
+def buttons(run_label: str) -> tuple[gr.Button, gr.Button]:
+    with gr.Row():
+        return gr.Button(run_label, variant="primary"), gr.Button("Cancel", variant="stop")
+
+
+def result_view(key: str) -> tuple[gr.Image, gr.Markdown]:
+    image = gr.Image(label="Result", type="pil", format="png", interactive=False,
+                     buttons=["download", "fullscreen"], elem_id=f"{key}-result")
+    return image, gr.Markdown(elem_id=f"{key}-status")
+
+
+def wire(client: StudioClient, handler: Callable, inputs: list, run: gr.Button, stop: gr.Button,
+         result: gr.Image, info: gr.Markdown, api_name: str) -> None:
+    """Run starts `handler` (an async generator of (image, status, job id)); Cancel
+    cancels the job and stops following it."""
+    job_id = gr.State()
+    running = run.click(handler, inputs, [result, info, job_id], api_name=api_name,
+                        preprocess=False, concurrency_limit=None)
+    stop.click(lambda job: jobs.cancel(client, job), job_id, info, cancels=[running], api_visibility="private")

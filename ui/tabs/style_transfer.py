@@ -1,0 +1,51 @@
+"""Style transfer tab: a preset from the gallery, or any picture as the style."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from pipelines.catalogue import OPERATIONS
+from pipelines.style import PRESET_COUNT
+from tasks.client import StudioClient
+from ui import jobs, panel
+
+OPERATION = OPERATIONS["style_transfer"]
+THUMBNAILS = Path(__file__).resolve().parent.parent / "assets" / "style_presets"
+
+
+def render(client: StudioClient) -> None:
+    engines = [("Auto (style image if given, else preset)", "auto")] + [
+        (e.label, name) for name, e in OPERATION.engines.items()]
+    with gr.Row():
+        with gr.Column():
+            image = panel.photo_input()
+            engine = gr.Dropdown(engines, value="auto", label="Engine")
+            gallery = gr.Gallery([(str(THUMBNAILS / f"preset_{i:02d}.webp"), f"Preset {i}") for i in range(PRESET_COUNT)],
+                                 label="Preset styles (click one)", columns=9, height=230, allow_preview=False)
+            preset = gr.Dropdown([(f"Preset {i}", i) for i in range(PRESET_COUNT)], value=0, label="Preset")
+            style_image = panel.photo_input("Style image (any painting; used by 'auto' when given)")
+            with gr.Row():
+                strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength (0 = the photo unchanged)")
+                max_side = gr.Slider(64, 4096, value=1024, step=32, label="Output size (longest side, px)")
+            keep_colors = gr.Checkbox(False, label="Keep the photo's colours")
+            run, stop = panel.buttons("Apply style")
+        with gr.Column():
+            result, info = panel.result_view("style-transfer")
+
+    gallery.select(lambda selection: selection.index, None, preset, api_visibility="private")
+
+    async def style_transfer(photo: dict[str, Any] | None, style: dict[str, Any] | None, engine: str, preset: int,
+                             strength: float, keep_colors: bool, max_side: int,
+                             progress: gr.Progress = gr.Progress()):
+        images = {"image": jobs.read_upload(photo, "a photo")}
+        if style:
+            images["style_image"] = jobs.read_upload(style, "a style image")
+        params = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,
+                  "max_side": max_side}
+        async for update in jobs.run_job(client, OPERATION.name, images, params, progress):
+            yield update
+
+    panel.wire(client, style_transfer, [image, style_image, engine, preset, strength, keep_colors, max_side],
+               run, stop, result, info, api_name="style_transfer")

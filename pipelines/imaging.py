@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from pipelines.errors import InvalidInput
 
@@ -98,9 +99,12 @@ def _adobe_inverted(image: Image.Image) -> bool:
 
 
 def encode_png(image: Image.Image) -> bytes:
-    """Lossless PNG that keeps alpha."""
+    """Lossless PNG that keeps alpha, and the "parameters" text a generated image carries."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
+    text = PngInfo()
+    if "parameters" in image.info:
+        text.add_text("parameters", image.info["parameters"])
+    image.save(buffer, format="PNG", compress_level=1, pnginfo=text)
     return buffer.getvalue()
 
 

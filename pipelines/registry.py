@@ -8,10 +8,12 @@ every operation; `load_model` keeps loaded models per process.
 from __future__ import annotations
 
 import abc
+import gc
 import os
+import sys
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from PIL import Image
@@ -78,7 +80,8 @@ class Operation:
         try:
             return self.engines[name]
         except KeyError:
-            raise InvalidInput(f"Unknown engine {name!r} for {self.title}; choose one of: {', '.join(self.engines)}.") from None
+            choices = ", ".join(self.engines)
+            raise InvalidInput(f"Unknown engine {name!r} for {self.title}; choose one of: {choices}.") from None
 
     def device_for(self, engine_name: str) -> str:
         return self.auto_device if engine_name == AUTO else self.engine(engine_name).device
@@ -114,18 +117,33 @@ _models_lock = threading.Lock()
 
 
 def load_model(engine: Engine, ctx: RunContext) -> Any:
-    """The engine's model, loaded once per process; keeps the most recent
-    `STUDIO_MAX_LOADED_MODELS` (default 3) so a worker's memory stays bounded."""
-    key = f"{type(engine).__module__}.{engine.name}"
+    """The engine's model, loaded once per process."""
+    return cached(f"{type(engine).__module__}.{engine.name}", engine.load, ctx, f"loading model {engine.name}")
+
+
+def cached(key: str, load: Callable[[], Any], ctx: RunContext, stage: str = "loading model") -> Any:
+    """`load()`'s result, kept per process under `key`. The most recent
+    `STUDIO_MAX_LOADED_MODELS` (default 3) stay; older ones are dropped first, so a
+    worker's memory stays bounded when users switch models."""
     with _models_lock:
         if key in _models:
             _models.move_to_end(key)
             return _models[key]
-        ctx.progress(0, f"loading model {engine.name}")
+        ctx.progress(0, stage)
         limit = max(1, int(os.environ.get("STUDIO_MAX_LOADED_MODELS", "3")))
-        while len(_models) >= limit:
-            _models.popitem(last=False)
-        model = engine.load()
+        if len(_models) >= limit:
+            while len(_models) >= limit:
+                _models.popitem(last=False)
+            _free_memory()
+        model = load()
         _models[key] = model
-        ctx.progress(100, f"loaded model {engine.name}")
+        ctx.progress(100, stage.replace("loading", "loaded", 1))
         return model
+
+
+def _free_memory() -> None:
+    """Give dropped models' memory back, GPU memory included."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -8,7 +8,8 @@ from tasks.settings import Settings
 
 settings = Settings.from_env()
 
-app = Celery("studio", broker=settings.redis_url, backend=settings.redis_url, include=["tasks.operations", "tasks.presence"])
+app = Celery("studio", broker=settings.redis_url, backend=settings.redis_url,
+             include=["tasks.operations", "tasks.presence"])
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

@@ -198,3 +198,23 @@ def wait_for(predicate, timeout: float = 30, poll: float = 0.05):
             return value
         time.sleep(poll)
     raise TimeoutError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd() -> str:
+    """A tiny random Stable Diffusion pipeline in the models folder, as model "tiny-sd"."""
+    from tests.tiny_diffusion import build_tiny_pipeline
+
+    folder = MODELS / "diffusers" / "tiny-sd"
+    if not (folder / "model_index.json").is_file():
+        build_tiny_pipeline(folder)
+    return "tiny-sd"
+
+
+@pytest.fixture(scope="module")
+def gpu_worker(client, tiny_sd):
+    """A worker on the `gpu` queue (diffusion engines route there; it runs on the CPU here).
+    Module-scoped: other modules test what happens while no gpu worker exists."""
+    worker = WorkerProcess("gpu").wait_ready(client)
+    yield worker
+    worker.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from tasks.client import StudioClient
-from ui.tabs import remove_background, style_transfer
+from ui.tabs import generate, remove_background, style_transfer
 
 TITLE = "AI Image Studio"
 
@@ -13,6 +13,8 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
     client = client or StudioClient()
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}")
+        with gr.Tab("Generate", id="generate"):
+            generate.render(client)
         with gr.Tab("Remove background", id="remove_background"):
             remove_background.render(client)
         with gr.Tab("Style transfer", id="style_transfer"):

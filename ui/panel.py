@@ -10,9 +10,9 @@ from tasks.client import StudioClient
 from ui import jobs
 
 
-def photo_input(label: str = "Photo") -> gr.Image:
+def photo_input(key: str, label: str = "Photo") -> gr.Image:
     """An upload whose original file reaches the worker (events use preprocess=False)."""
-    return gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"])
+    return gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], elem_id=key)
 
 
 def buttons(run_label: str) -> tuple[gr.Button, gr.Button]:
@@ -26,11 +26,11 @@ def result_view(key: str) -> tuple[gr.Image, gr.Markdown]:
     return image, gr.Markdown(elem_id=f"{key}-status")
 
 
-def wire(client: StudioClient, handler: Callable, inputs: list, run: gr.Button, stop: gr.Button,
-         result: gr.Image, info: gr.Markdown, api_name: str) -> None:
-    """Run starts `handler` (an async generator of (image, status, job id)); Cancel
-    cancels the job and stops following it."""
+def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, run: gr.Button, stop: gr.Button,
+         info: gr.Markdown, api_name: str) -> None:
+    """Run starts `handler`, an async generator yielding values for `outputs` and, last,
+    the job id; Cancel cancels the job and stops following it (its answer goes to `info`)."""
     job_id = gr.State()
-    running = run.click(handler, inputs, [result, info, job_id], api_name=api_name,
+    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name,
                         preprocess=False, concurrency_limit=None)
     stop.click(lambda job: jobs.cancel(client, job), job_id, info, cancels=[running], api_visibility="private")

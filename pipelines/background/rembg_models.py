@@ -18,8 +18,10 @@ RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0"
 
 # rembg model name -> (label, file name in rembg's releases, md5)
 CATALOGUE = {
-    "birefnet-general": ("BiRefNet general (best, 970 MB)", "BiRefNet-general-epoch_244.onnx", "7a35a0141cbbc80de11d9c9a28f52697"),
-    "birefnet-portrait": ("BiRefNet portrait (970 MB)", "BiRefNet-portrait-epoch_150.onnx", "c3a64a6abf20250d090cd055f12a3b67"),
+    "birefnet-general": ("BiRefNet general (best, 970 MB)", "BiRefNet-general-epoch_244.onnx",
+                         "7a35a0141cbbc80de11d9c9a28f52697"),
+    "birefnet-portrait": ("BiRefNet portrait (970 MB)", "BiRefNet-portrait-epoch_150.onnx",
+                          "c3a64a6abf20250d090cd055f12a3b67"),
     "isnet-general-use": ("IS-Net general (170 MB)", "isnet-general-use.onnx", "fc16ebd8b0c10d971d3513d564d01e29"),
     "isnet-anime": ("IS-Net anime (170 MB)", "isnet-anime.onnx", "6f184e756bb3bd901c8849220a83e38e"),
     "u2net": ("U2-Net (170 MB)", "u2net.onnx", "60024c5c889badc19c04ad937298a77b"),

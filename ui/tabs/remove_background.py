@@ -17,7 +17,7 @@ def render(client: StudioClient) -> None:
     engines = [("Auto (best available)", "auto")] + [(e.label, name) for name, e in OPERATION.engines.items()]
     with gr.Row():
         with gr.Column():
-            image = panel.photo_input()
+            image = panel.photo_input("remove-background-photo")
             engine = gr.Dropdown(engines, value="auto", label="Engine / model")
             output = gr.Radio(OUTPUTS, value="transparent", label="Output")
             color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")
@@ -32,5 +32,5 @@ def render(client: StudioClient) -> None:
                                          params, progress):
             yield update
 
-    panel.wire(client, remove_background, [image, engine, output, color], run, stop, result, info,
+    panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop, info,
                api_name="remove_background")

@@ -20,12 +20,14 @@ def render(client: StudioClient) -> None:
         (e.label, name) for name, e in OPERATION.engines.items()]
     with gr.Row():
         with gr.Column():
-            image = panel.photo_input()
+            image = panel.photo_input("style-transfer-photo")
             engine = gr.Dropdown(engines, value="auto", label="Engine")
-            gallery = gr.Gallery([(str(THUMBNAILS / f"preset_{i:02d}.webp"), f"Preset {i}") for i in range(PRESET_COUNT)],
-                                 label="Preset styles (click one)", columns=9, height=230, allow_preview=False)
+            thumbnails = [(str(THUMBNAILS / f"preset_{i:02d}.webp"), f"Preset {i}") for i in range(PRESET_COUNT)]
+            gallery = gr.Gallery(thumbnails, label="Preset styles (click one)", columns=9, height=230,
+                                 allow_preview=False)
             preset = gr.Dropdown([(f"Preset {i}", i) for i in range(PRESET_COUNT)], value=0, label="Preset")
-            style_image = panel.photo_input("Style image (any painting; used by 'auto' when given)")
+            style_image = panel.photo_input("style-transfer-style",
+                                            "Style image (any painting; used by 'auto' when given)")
             with gr.Row():
                 strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength (0 = the photo unchanged)")
                 max_side = gr.Slider(64, 4096, value=1024, step=32, label="Output size (longest side, px)")
@@ -48,4 +50,4 @@ def render(client: StudioClient) -> None:
             yield update
 
     panel.wire(client, style_transfer, [image, style_image, engine, preset, strength, keep_colors, max_side],
-               run, stop, result, info, api_name="style_transfer")
+               [result, info], run, stop, info, api_name="style_transfer")

@@ -1,0 +1,188 @@
+"""Stable Diffusion through diffusers, shared by Generate, Style transfer (img2img)
+and Remove object (inpainting): which model, on which device, loaded once per
+worker, with download progress, per-step progress, previews and cancel.
+
+Models are named by a preset ("sd-turbo"), a Hugging Face id ("owner/name"), or
+the name of a diffusers folder inside `<models>/diffusers/`. Users never pass
+server paths.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from pipelines.context import RunContext
+from pipelines.errors import InvalidInput, StudioError
+from pipelines.registry import cached
+from pipelines.weights import downloads_allowed, models_home
+
+Task = Literal["text2image", "image2image", "inpaint"]
+
+PRESETS = {
+    "sd-turbo": "stabilityai/sd-turbo",
+    "sdxl-turbo": "stabilityai/sdxl-turbo",
+    "sd-1.5": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "sd-2-inpainting": "stabilityai/stable-diffusion-2-inpainting",
+}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+FOLDER_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+
+# Linear maps from the 4 latent channels to RGB, for cheap previews (no VAE decode).
+LATENT_RGB = {
+    "sd": ([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721],
+            [-0.2120, -0.2616, -0.7177]], [0.0, 0.0, 0.0]),
+    "sdxl": ([[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362],
+              [-0.3165, -0.2492, -0.2188]], [0.1084, -0.0175, -0.0011]),
+}
+
+
+def diffusers_folder() -> Path:
+    return models_home() / "diffusers"
+
+
+def check_model_name(model: str) -> str:
+    """A syntax check fit for a params validator: a preset, an owner/name id or a plain folder name."""
+    model = model.strip()
+    if model in PRESETS or HUB_ID.match(model) or FOLDER_NAME.match(model):
+        return model
+    raise ValueError(f"Unknown model {model!r}: use a preset ({', '.join(PRESETS)}), a Hugging Face id like "
+                     "owner/name, or the name of a folder in the models folder's diffusers/")
+
+
+def resolve_model(model: str) -> str:
+    """A local folder path or a Hugging Face id for `model`, or InvalidInput."""
+    model = model.strip()
+    if FOLDER_NAME.match(model) and (diffusers_folder() / model / "model_index.json").is_file():
+        return str(diffusers_folder() / model)
+    model = PRESETS.get(model, model)
+    if HUB_ID.match(model):
+        return model
+    raise InvalidInput(f"Unknown model {model!r}: use a preset ({', '.join(PRESETS)}), a Hugging Face id "
+                       f"like owner/name, or the name of a diffusers folder in {diffusers_folder()}.")
+
+
+def device_and_dtype() -> tuple[str, Any]:
+    """CUDA with fp16 when present, Apple MPS, else CPU with fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.float16
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps", torch.float16
+    return "cpu", torch.float32
+
+
+def load_pipeline(model: str, task: Task, ctx: RunContext) -> Any:
+    """The pipeline for `task`, built on the worker's cached weights for `model`
+    (img2img and inpaint reuse the text-to-image weights through `from_pipe`)."""
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+    source = resolve_model(model)
+    base = cached(f"diffusers:{source}", lambda: _load(source, ctx), ctx)
+    if task == "text2image":
+        return base
+    auto = AutoPipelineForImage2Image if task == "image2image" else AutoPipelineForInpainting
+    return cached(f"diffusers:{source}:{task}", lambda: auto.from_pipe(base), ctx)
+
+
+def _load(source: str, ctx: RunContext) -> Any:
+    from diffusers import AutoPipelineForText2Image
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()  # progress goes to the job instead
+    folder = source if Path(source).is_dir() else _fetch(source, ctx.span(0, 80))
+    ctx.progress(80, "loading model")
+    device, dtype = device_and_dtype()
+    try:
+        pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise StudioError(f"Model {source} could not be loaded as a diffusers pipeline: {exc}") from None
+    if os.environ.get("STUDIO_SD_CPU_OFFLOAD") == "1" and device == "cuda":
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(device)
+    if os.environ.get("STUDIO_SD_ATTENTION_SLICING") == "1":
+        pipe.enable_attention_slicing()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _fetch(repo_id: str, ctx: RunContext) -> str:
+    """The model's snapshot folder in the Hugging Face cache (HF_HOME), downloaded
+    first when allowed, with the download reported as progress."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except LocalEntryNotFoundError:
+        pass
+    how = (f"Download it where there is internet with `hf download {repo_id}` (into HF_HOME), or put a "
+           f"diffusers folder in {diffusers_folder()}/<name> and choose <name> as the model.")
+    if not downloads_allowed():
+        raise StudioError(f"Model {repo_id} is not downloaded and downloads are turned off "
+                          f"(HF_HUB_OFFLINE/STUDIO_OFFLINE). {how}")
+    try:
+        return snapshot_download(repo_id, tqdm_class=_progress_bar(ctx, f"downloading {repo_id}"))
+    except Exception as exc:  # network, auth (gated models), disk: all end the same way for the user
+        raise StudioError(f"Model {repo_id} could not be downloaded ({type(exc).__name__}: {exc}). {how}") from None
+
+
+def _progress_bar(ctx: RunContext, stage: str) -> type:
+    """A tqdm class that reports huggingface_hub's download progress to `ctx`."""
+    from tqdm.auto import tqdm
+
+    class Reporter(tqdm):
+        def update(self, n: float = 1) -> Any:
+            shown = super().update(n)
+            if self.total:
+                ctx.check_cancelled()
+                ctx.progress(100 * self.n / self.total, f"{stage} {100 * self.n / self.total:.0f} %")
+            return shown
+
+    return Reporter
+
+
+def run_steps(pipe: Any, steps: int, ctx: RunContext, preview_every: int = 0, **call: Any) -> list[Image.Image]:
+    """Call the pipeline, reporting each denoising step, sending a cheap latent
+    preview every `preview_every` steps, and stopping between steps on cancel."""
+    import torch
+
+    kind = "sdxl" if "XL" in type(pipe).__name__ else "sd"
+
+    def on_step(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        done = step + 1
+        preview = None
+        if preview_every and done % preview_every == 0 and done < steps:
+            preview = latent_preview(tensors["latents"], kind, pipeline.vae_scale_factor)
+        ctx.progress(100 * done / steps, f"step {done}/{steps}", preview)
+        if ctx.is_cancelled():
+            pipeline._interrupt = True
+        return tensors
+
+    try:
+        images = pipe(num_inference_steps=steps, callback_on_step_end=on_step,
+                      callback_on_step_end_tensor_inputs=["latents"], **call).images
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        raise StudioError("The GPU ran out of memory: try a smaller size, fewer images, or set "
+                          "STUDIO_SD_CPU_OFFLOAD=1 / STUDIO_SD_ATTENTION_SLICING=1 on this worker.") from None
+    ctx.check_cancelled()  # the loop stopped early because of a cancel
+    return images
+
+
+def latent_preview(latents: Any, kind: str, scale: int) -> Image.Image:
+    """First image of the batch, latent channels mapped linearly to RGB, enlarged by
+    the VAE's scale factor to the output's size."""
+    import numpy as np
+    import torch
+
+    factors, bias = LATENT_RGB[kind]
+    rgb = torch.einsum("chw,cr->hwr", latents[0].float().cpu(), torch.tensor(factors)) + torch.tensor(bias)
+    pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).numpy().astype(np.uint8)
+    preview = Image.fromarray(pixels)
+    return preview.resize((preview.width * scale, preview.height * scale), Image.Resampling.NEAREST)

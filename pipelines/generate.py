@@ -1,0 +1,117 @@
+"""Generate: text to image with Stable Diffusion (diffusers), on GPU workers.
+
+Each image carries its parameters in a PNG text chunk named "parameters", in the
+format AUTOMATIC1111 and others write, so the Generate tab (and those tools) can
+read them back.
+"""
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from PIL import Image
+from pydantic import BaseModel, Field, field_validator
+
+from pipelines import diffusion
+from pipelines.context import RunContext
+from pipelines.registry import Engine, Operation, Result, pick_engine
+
+MAX_SEED = 2**32 - 1
+
+
+class GenerateParams(BaseModel):
+    prompt: str = Field(..., min_length=1, max_length=2000)
+    negative_prompt: str = Field("", max_length=2000)
+    model: str = Field("sd-turbo", max_length=200,
+                       description="Preset (sd-turbo, sdxl-turbo, sd-1.5), a Hugging Face id, or a folder "
+                                   "name in <models>/diffusers/.")
+    steps: int = Field(4, ge=1, le=150)
+    guidance: float = Field(0.0, ge=0.0, le=30.0, description="Classifier-free guidance (0 for the turbo models).")
+    width: int = Field(512, ge=64, le=2048, description="A multiple of 8.")
+    height: int = Field(512, ge=64, le=2048, description="A multiple of 8.")
+    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="-1 picks a random seed; it is reported back.")
+    num_images: int = Field(1, ge=1, le=8)
+    engine: str = Field("diffusers", description="Only 'diffusers' (or 'auto').")
+
+    _model_name = field_validator("model")(lambda cls, value: diffusion.check_model_name(value))
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, value: int) -> int:
+        if value % 8:
+            raise ValueError(f"must be a multiple of 8 (got {value}; {value // 8 * 8} would do)")
+        return value
+
+
+class DiffusersEngine(Engine):
+    name = "diffusers"
+    label = "Stable Diffusion (diffusers)"
+    device = "gpu"
+
+    def load(self) -> None:  # the pipeline depends on the job's model: see diffusion.load_pipeline
+        return None
+
+
+def generate(inputs: dict[str, Image.Image], params: GenerateParams, ctx: RunContext) -> Result:
+    import torch
+
+    pick_engine(OPERATION, params.engine, ctx)
+    seed = params.seed if params.seed >= 0 else random.randint(0, MAX_SEED)
+    pipe = diffusion.load_pipeline(params.model, "text2image", ctx.span(0, 20))
+    ctx.progress(20, f"generating {params.num_images} image(s)")
+    count = params.num_images
+    negative = [params.negative_prompt] * count if params.negative_prompt else None
+    images = diffusion.run_steps(
+        pipe, params.steps, ctx.span(20, 98), preview_every=max(1, params.steps // 4),
+        prompt=[params.prompt] * count, negative_prompt=negative, guidance_scale=params.guidance,
+        width=params.width, height=params.height,
+        generator=[torch.Generator().manual_seed(seed + i) for i in range(count)])  # image i: seed + i
+    for index, image in enumerate(images):
+        image.info["parameters"] = format_parameters(params, seed + index)
+    return Result(images, DiffusersEngine.name, detail=f"{params.model}, seed {seed}")
+
+
+def format_parameters(params: GenerateParams, seed: int) -> str:
+    """AUTOMATIC1111's "parameters" text."""
+    negative = f"\nNegative prompt: {params.negative_prompt}" if params.negative_prompt else ""
+    return (f"{params.prompt}{negative}\nSteps: {params.steps}, CFG scale: {params.guidance:g}, Seed: {seed}, "
+            f"Size: {params.width}x{params.height}, Model: {params.model}")
+
+
+SETTING = re.compile(r"\s*([\w ]+):\s*([^,]+)")
+
+
+def parse_parameters(text: str) -> dict[str, Any]:
+    """The fields `format_parameters` (or AUTOMATIC1111) wrote, as GenerateParams keys."""
+    lines = text.strip().split("\n")
+    settings = dict(SETTING.findall(lines[-1])) if len(lines) > 1 else {}
+    prompt_lines = lines[:-1] if settings else lines
+    negative = [line for line in prompt_lines if line.startswith("Negative prompt:")]
+    found: dict[str, Any] = {
+        "prompt": "\n".join(line for line in prompt_lines if not line.startswith("Negative prompt:")),
+        "negative_prompt": negative[0].removeprefix("Negative prompt:").strip() if negative else "",
+    }
+    conversions = {"Steps": ("steps", int), "CFG scale": ("guidance", float), "Seed": ("seed", int),
+                   "Model": ("model", str)}
+    for key, (field, convert) in conversions.items():
+        if key in settings:
+            found[field] = convert(settings[key].strip())
+    if "Size" in settings:
+        width, _, height = settings["Size"].partition("x")
+        found["width"], found["height"] = int(width), int(height)
+    return found
+
+
+OPERATION = Operation(
+    name="generate",
+    title="Generate",
+    params=GenerateParams,
+    inputs=(),
+    engines={DiffusersEngine.name: DiffusersEngine()},
+    run=generate,
+    auto_order=(DiffusersEngine.name,),
+    first_use=(DiffusersEngine.name,),
+    auto_device="gpu",
+    time_limit=1800,
+)

@@ -1,0 +1,40 @@
+"""A tiny Stable Diffusion pipeline with random weights, built from configs and
+saved as a diffusers folder, so the studio loads it through exactly the code path
+a real model takes. It makes noise, not pictures; the tests check the plumbing
+(steps, previews, seeds, cancel, metadata), not the art."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+VOCAB = ["!", "\"", "#", "a", "b", "c", "d", "e", "o", "r", "t", "s", "</w>", "a</w>", "c</w>", "t</w>",
+         "ca", "cat</w>", "<|startoftext|>", "<|endoftext|>"]
+
+
+def build_tiny_pipeline(folder: Path) -> Path:
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8)
+    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=8)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=18, eos_token_id=19, pad_token_id=19, hidden_size=32, intermediate_size=37,
+        num_attention_heads=4, num_hidden_layers=2, vocab_size=len(VOCAB), max_position_embeddings=77))
+    tokenizer_dir = folder / "_tokenizer_source"
+    tokenizer_dir.mkdir(parents=True, exist_ok=True)
+    (tokenizer_dir / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(VOCAB)}))
+    (tokenizer_dir / "merges.txt").write_text("#version: 0.2\nc a\nca t</w>\n")
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return folder

@@ -1,0 +1,88 @@
+"""Generate tab: prompt in, images out, with live previews and reusable seeds."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from pipelines.diffusion import PRESETS, diffusers_folder
+from pipelines.generate import OPERATION, parse_parameters
+from tasks.client import StudioClient
+from ui import jobs, panel
+
+FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "width", "height", "seed"]
+
+
+def model_choices() -> list[str]:
+    """Presets, then diffusers folders in this machine's models folder."""
+    folder = diffusers_folder()
+    local = sorted(p.name for p in folder.iterdir() if (p / "model_index.json").is_file()) if folder.is_dir() else []
+    return [name for name in PRESETS if name != "sd-2-inpainting"] + local
+
+
+def read_png_parameters(payload: dict[str, Any] | None) -> list[Any]:
+    """Fill the form from a PNG's "parameters" text (written by this tab, or AUTOMATIC1111)."""
+    if not payload:
+        return [gr.skip()] * len(FIELDS)
+    try:
+        text = Image.open(Path(payload["path"])).info.get("parameters")
+    except OSError:
+        text = None
+    if not text:
+        gr.Warning("This image carries no generation parameters.")
+        return [gr.skip()] * len(FIELDS)
+    found = parse_parameters(text)
+    return [found.get(name, gr.skip()) for name in FIELDS]
+
+
+def render(client: StudioClient) -> None:
+    with gr.Row():
+        with gr.Column():
+            prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse on a cliff at dusk, oil painting")
+            negative = gr.Textbox(label="Negative prompt", lines=1)
+            model = gr.Dropdown(model_choices(), value="sd-turbo", allow_custom_value=True,
+                                label="Model (preset, Hugging Face id, or a folder in the models folder)")
+            with gr.Row():
+                steps = gr.Slider(1, 150, value=4, step=1, label="Steps")
+                guidance = gr.Slider(0, 30, value=0, step=0.5, label="Guidance (0 for turbo models)")
+            with gr.Row():
+                width = gr.Slider(64, 2048, value=512, step=8, label="Width")
+                height = gr.Slider(64, 2048, value=512, step=8, label="Height")
+            with gr.Row():
+                seed = gr.Number(-1, precision=0, label="Seed (-1 = random)")
+                reuse = gr.Button("Reuse last seed", size="sm")
+                count = gr.Slider(1, 8, value=1, step=1, label="Images")
+            run, stop = panel.buttons("Generate")
+            dropped = gr.File(label="Read parameters from a PNG", file_types=[".png"], type="filepath")
+        with gr.Column():
+            preview = gr.Image(label="Preview", type="pil", interactive=False, height=256)
+            gallery = gr.Gallery(label="Images", format="png", columns=2, elem_id="generate-result")
+            used_seed = gr.Number(label="Seed used", precision=0, interactive=False)
+            info = gr.Markdown(elem_id="generate-status")
+
+    async def generate(prompt: str, negative: str, model: str, steps: int, guidance: float, width: int,
+                       height: int, seed: int, count: int, progress: gr.Progress = gr.Progress()):
+        params = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps,
+                  "guidance": guidance, "width": width, "height": height, "seed": seed, "num_images": count}
+        job = jobs.submit(client, OPERATION.name, {}, params)
+        yield None, [], None, "Submitted", job
+        shown = None
+        async for status in jobs.follow(client, job, progress):
+            image = gr.skip()
+            if status.preview_version and status.preview_version != shown:
+                shown, data = status.preview_version, client.preview(job)
+                image = Image.open(io.BytesIO(data)) if data else gr.skip()
+            yield image, gr.skip(), gr.skip(), jobs.describe(status), job
+        images = jobs.result_images(client, status)
+        first_seed = parse_parameters(images[0].info.get("parameters", "")).get("seed")
+        yield gr.skip(), images, first_seed, jobs.describe(status), job
+
+    panel.wire(client, generate, [prompt, negative, model, steps, guidance, width, height, seed, count],
+               [preview, gallery, used_seed, info], run, stop, info, api_name="generate")
+    reuse.click(lambda last: last if last is not None else -1, used_seed, seed, api_visibility="private")
+    dropped.upload(read_png_parameters, dropped, [prompt, negative, model, steps, guidance, width, height, seed],
+                   preprocess=False, api_visibility="private")
+

@@ -2,4 +2,6 @@
 from pipelines import background, diagnostic, generate, style
 from pipelines.registry import Operation
 
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (generate.OPERATION, background.OPERATION, style.OPERATION, diagnostic.OPERATION)}
+OPERATIONS: dict[str, Operation] = {
+    op.name: op for op in (generate.OPERATION, background.OPERATION, style.OPERATION, diagnostic.OPERATION)
+}

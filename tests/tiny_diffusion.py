@@ -32,7 +32,8 @@ def build_tiny_pipeline(folder: Path) -> Path:
     (tokenizer_dir / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(VOCAB)}))
     (tokenizer_dir / "merges.txt").write_text("#version: 0.2\nc a\nca t</w>\n")
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       steps_offset=1)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)

@@ -147,19 +147,24 @@ def _progress_bar(ctx: RunContext, stage: str) -> type:
     return Reporter
 
 
-def run_steps(pipe: Any, steps: int, ctx: RunContext, preview_every: int = 0, **call: Any) -> list[Image.Image]:
+def run_steps(pipe: Any, steps: int, ctx: RunContext, preview_every: int = 0, runs: int | None = None,
+              **call: Any) -> list[Image.Image]:
     """Call the pipeline, reporting each denoising step, sending a cheap latent
-    preview every `preview_every` steps, and stopping between steps on cancel."""
+    preview every `preview_every` steps, and stopping between steps on cancel.
+    `runs`: how many of the `steps` actually run (img2img and inpainting skip the
+    first ones according to their strength)."""
     import torch
+
+    total = runs or steps
 
     kind = "sdxl" if "XL" in type(pipe).__name__ else "sd"
 
     def on_step(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         done = step + 1
         preview = None
-        if preview_every and done % preview_every == 0 and done < steps:
+        if preview_every and done % preview_every == 0 and done < total:
             preview = latent_preview(tensors["latents"], kind, pipeline.vae_scale_factor)
-        ctx.progress(100 * done / steps, f"step {done}/{steps}", preview)
+        ctx.progress(100 * done / total, f"step {done}/{total}", preview)
         if ctx.is_cancelled():
             pipeline._interrupt = True
         return tensors

@@ -3,6 +3,7 @@ OpenCV's filters, in-process and through the queue and the UI's API."""
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from pipelines.context import RunContext
-from pipelines.errors import InvalidInput
+from pipelines.errors import Cancelled, InvalidInput
 from pipelines.style import OPERATION, PRESET_COUNT, StyleTransferParams, style_transfer
 from tests.conftest import encode
 
@@ -127,10 +128,45 @@ def test_ui_api_with_a_style_image(ui_url, tmp_path, astronaut_jpeg, painting):
     style.write_bytes(encode(painting))
     api = Client(ui_url, verbose=False)
     out, info = api.predict(handle_file(str(photo)), handle_file(str(style)), "auto", 0, 0.8, False, 320,
-                            api_name="/style_transfer")
+                            *SD_DEFAULTS, api_name="/style_transfer")
     assert Image.open(out).size == (320, 320) and "neural-image" in info
     with pytest.raises(AppError, match="max_side"):
-        api.predict(handle_file(str(photo)), None, "neural-preset", 3, 1.0, False, 8192, api_name="/style_transfer")
+        api.predict(handle_file(str(photo)), None, "neural-preset", 3, 1.0, False, 8192, *SD_DEFAULTS,
+                    api_name="/style_transfer")
+
+
+SD_DEFAULTS = ("oil-painting", "", "sd-turbo", 4, -1)  # sd_style, sd_prompt, sd_model, steps, seed
+
+
+def test_sd_img2img_runs_each_step_on_a_gpu_worker(client, gpu_worker, tiny_sd, astronaut_jpeg):
+    job = client.submit("style_transfer", {"image": astronaut_jpeg},
+                        {"engine": "sd-img2img", "sd_model": tiny_sd, "sd_style": "watercolor", "strength": 0.5,
+                         "steps": 8, "seed": 5, "max_side": 64})
+    stages = set()
+    while not (status := client.status(job)).done:
+        stages.add(status.stage)
+        time.sleep(0.01)
+    assert status.state == "succeeded", status.error
+    assert status.queue == "gpu" and status.detail == f"watercolor ({tiny_sd}, seed 5)"
+    assert Image.open(io.BytesIO(client.results(job)[0])).size == (64, 64)
+
+
+def test_sd_img2img_progress_and_cancel_between_steps(tiny_sd, astronaut):
+    seen, cancel_after = [], 3
+
+    def report(percent, stage, preview):
+        seen.append(stage)
+
+    ctx = RunContext(report=report, is_cancelled=lambda: len([s for s in seen if s.startswith("step")]) >= cancel_after)
+    with pytest.raises(Cancelled):
+        style_transfer({"image": astronaut}, StyleTransferParams(engine="sd-img2img", sd_model=tiny_sd, steps=20,
+                                                                 strength=1.0, max_side=64), ctx)
+    assert [s for s in seen if s.startswith("step")] == ["step 1/20", "step 2/20", "step 3/20"]
+    full = []
+    style_transfer({"image": astronaut}, StyleTransferParams(engine="sd-img2img", sd_model=tiny_sd, steps=10,
+                                                             strength=0.5, max_side=64),
+                   RunContext(report=lambda p, stage, _: full.append(stage)))
+    assert [s for s in full if s.startswith("step")] == [f"step {i}/5" for i in range(1, 6)]  # strength 0.5
 
 
 def test_every_engine_is_registered():

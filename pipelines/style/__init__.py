@@ -3,17 +3,20 @@ picture, through OpenCV's filters, or (on GPU workers) Stable Diffusion img2img.
 Sizing, strength and "keep colours" are done here, the same for every engine."""
 from __future__ import annotations
 
+import random
+
 from PIL import Image
 
 from pipelines.adjust import blend_with_original, fit_long_side, keep_colours
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
 from pipelines.registry import AUTO, Operation, Result, load_model, pick_engine
-from pipelines.style.base import PRESET_COUNT, StyleEngine, StyleTransferParams
+from pipelines.style.base import PRESET_COUNT, SD_STYLES, StyleEngine, StyleTransferParams
 from pipelines.style.neural import NeuralImageEngine, NeuralPresetEngine
 from pipelines.style.opencv_filters import ENGINES as OPENCV_ENGINES
+from pipelines.style.sd_img2img import StableDiffusionImg2ImgEngine
 
-__all__ = ["OPERATION", "PRESET_COUNT", "StyleTransferParams", "style_transfer"]
+__all__ = ["OPERATION", "PRESET_COUNT", "SD_STYLES", "StyleTransferParams", "style_transfer"]
 
 
 def style_transfer(inputs: dict[str, Image.Image], params: StyleTransferParams, ctx: RunContext) -> Result:
@@ -22,26 +25,38 @@ def style_transfer(inputs: dict[str, Image.Image], params: StyleTransferParams, 
     requested = params.engine
     if requested == AUTO:
         requested = NeuralImageEngine.name if style_image is not None else NeuralPresetEngine.name
+    if params.seed < 0:
+        params = params.model_copy(update={"seed": random.randint(0, 2**32 - 1)})  # reported, so reusable
     engine: StyleEngine = pick_engine(OPERATION, requested, ctx.span(0, 20))  # type: ignore[assignment]
     if engine.needs_style_image and style_image is None:
         raise InvalidInput(f"{engine.label} needs a style image: upload the picture whose style to use.")
     image = fit_long_side(photo.convert("RGB"), params.max_side)
+    if params.strength == 0:
+        return Result([_with_alpha_of(photo, image, params)], engine.name, detail="strength 0: the photo unchanged")
     model = load_model(engine, ctx.span(20, 30))
     ctx.check_cancelled()
     ctx.progress(30, f"stylising: {engine.describe(params)}")
-    stylised = engine.stylize(model, image, style_image, params)
+    stylised = engine.stylize(model, image, style_image, params, ctx.span(30, 90)).resize(image.size)
     ctx.check_cancelled()
     ctx.progress(90, "blending")
     if params.keep_colors:
         stylised = keep_colours(stylised, image)
-    result = blend_with_original(image, stylised.resize(image.size), params.strength)
-    if photo.mode == "RGBA":
-        result = result.convert("RGBA")
-        result.putalpha(fit_long_side(photo.getchannel("A"), params.max_side))
-    return Result([result], engine.name, detail=engine.describe(params))
+    if not engine.strength_is_denoising:
+        stylised = blend_with_original(image, stylised, params.strength)
+    return Result([_with_alpha_of(photo, stylised, params)], engine.name, detail=engine.describe(params))
 
 
-_engines: list[StyleEngine] = [NeuralPresetEngine(), NeuralImageEngine(), *OPENCV_ENGINES]
+def _with_alpha_of(photo: Image.Image, result: Image.Image, params: StyleTransferParams) -> Image.Image:
+    """Transparent areas of the photo stay transparent."""
+    if photo.mode != "RGBA":
+        return result
+    result = result.convert("RGBA")
+    result.putalpha(fit_long_side(photo.getchannel("A"), params.max_side))
+    return result
+
+
+_engines: list[StyleEngine] = [NeuralPresetEngine(), NeuralImageEngine(), *OPENCV_ENGINES,
+                               StableDiffusionImg2ImgEngine()]
 
 OPERATION = Operation(
     name="style_transfer",

@@ -5,11 +5,22 @@ import abc
 from typing import Any
 
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from pipelines.context import RunContext
+from pipelines.diffusion import check_model_name
 from pipelines.registry import AUTO, Engine
 
 PRESET_COUNT = 26
+SD_STYLES = {
+    "oil-painting": "an oil painting, thick impasto brush strokes, rich colours",
+    "watercolor": "a watercolor painting, soft washes, paper texture",
+    "pencil-sketch": "a detailed pencil sketch, graphite, cross-hatching",
+    "anime": "anime style illustration, clean line art, cel shading",
+    "van-gogh": "in the style of Vincent van Gogh, swirling expressive brush strokes",
+    "ukiyo-e": "ukiyo-e woodblock print, flat colours, bold outlines",
+    "cyberpunk": "cyberpunk neon art, glowing magenta and cyan lights",
+}
 
 
 class StyleTransferParams(BaseModel):
@@ -18,14 +29,29 @@ class StyleTransferParams(BaseModel):
     strength: float = Field(1.0, ge=0.0, le=1.0, description="1 = fully stylised, 0 = the photo unchanged.")
     keep_colors: bool = Field(False, description="Keep the photo's colours, take only the style's texture.")
     max_side: int = Field(1024, ge=64, le=4096, description="Longest side of the output in pixels (never enlarges).")
+    sd_style: str = Field("oil-painting", description=f"Style prompt preset for sd-img2img: {', '.join(SD_STYLES)}.")
+    sd_prompt: str = Field("", max_length=1000, description="Extra words for the sd-img2img prompt.")
+    sd_model: str = Field("sd-turbo", max_length=200, description="Model for sd-img2img (as in Generate).")
+    steps: int = Field(4, ge=1, le=150, description="Denoising steps for sd-img2img.")
+    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="Seed for sd-img2img; -1 picks one.")
+
+    @field_validator("sd_style")
+    @classmethod
+    def _known_style(cls, value: str) -> str:
+        if value not in SD_STYLES:
+            raise ValueError(f"unknown style {value!r}; choose one of {', '.join(SD_STYLES)}")
+        return value
+
+    _sd_model = field_validator("sd_model")(lambda cls, value: check_model_name(value))
 
 
 class StyleEngine(Engine):
     needs_style_image = False
+    strength_is_denoising = False  # True: the engine uses `strength` itself instead of a blend afterwards
 
     @abc.abstractmethod
     def stylize(self, model: Any, image: Image.Image, style_image: Image.Image | None,
-                params: StyleTransferParams) -> Image.Image:
+                params: StyleTransferParams, ctx: RunContext) -> Image.Image:
         """RGB photo (already at output size) -> stylised RGB image of the same size."""
 
     def describe(self, params: StyleTransferParams) -> str:

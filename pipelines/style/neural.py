@@ -6,6 +6,7 @@ from typing import Any
 
 from PIL import Image
 
+from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
 from pipelines.style.base import StyleEngine, StyleTransferParams
 
@@ -33,7 +34,7 @@ class NeuralPresetEngine(StyleEngine):
         return _styletransfer()
 
     def stylize(self, model: Any, image: Image.Image, style_image: Image.Image | None,
-                params: StyleTransferParams) -> Image.Image:
+                params: StyleTransferParams, ctx: RunContext) -> Image.Image:
         return _user_error(lambda: model.stylize(image, style=params.preset, max_size=0))
 
     def describe(self, params: StyleTransferParams) -> str:
@@ -49,7 +50,7 @@ class NeuralImageEngine(StyleEngine):
         return _styletransfer()
 
     def stylize(self, model: Any, image: Image.Image, style_image: Image.Image | None,
-                params: StyleTransferParams) -> Image.Image:
+                params: StyleTransferParams, ctx: RunContext) -> Image.Image:
         return _user_error(lambda: model.stylize_with(image, style_image.convert("RGB"), max_size=0))
 
     def describe(self, params: StyleTransferParams) -> str:

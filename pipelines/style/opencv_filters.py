@@ -6,6 +6,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from pipelines.context import RunContext
 from pipelines.style.base import StyleEngine, StyleTransferParams
 
 
@@ -42,7 +43,7 @@ class OpenCVFilterEngine(StyleEngine):
         return None
 
     def stylize(self, model: Any, image: Image.Image, style_image: Image.Image | None,
-                params: StyleTransferParams) -> Image.Image:
+                params: StyleTransferParams, ctx: RunContext) -> Image.Image:
         return Image.fromarray(self.apply(np.ascontiguousarray(np.asarray(image.convert("RGB")))))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from pipelines.catalogue import OPERATIONS
-from pipelines.style import PRESET_COUNT
+from pipelines.style import PRESET_COUNT, SD_STYLES
 from tasks.client import StudioClient
 from ui import jobs, panel
 
@@ -32,6 +32,13 @@ def render(client: StudioClient) -> None:
                 strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength (0 = the photo unchanged)")
                 max_side = gr.Slider(64, 4096, value=1024, step=32, label="Output size (longest side, px)")
             keep_colors = gr.Checkbox(False, label="Keep the photo's colours")
+            with gr.Accordion("Stable Diffusion img2img (engine sd-img2img, runs on GPU workers)", open=False):
+                sd_style = gr.Dropdown(list(SD_STYLES), value="oil-painting", label="Style prompt")
+                sd_prompt = gr.Textbox(label="Extra prompt words")
+                with gr.Row():
+                    sd_model = gr.Textbox("sd-turbo", label="Model")
+                    steps = gr.Slider(1, 150, value=4, step=1, label="Steps")
+                    seed = gr.Number(-1, precision=0, label="Seed (-1 = random)")
             run, stop = panel.buttons("Apply style")
         with gr.Column():
             result, info = panel.result_view("style-transfer")
@@ -39,15 +46,17 @@ def render(client: StudioClient) -> None:
     gallery.select(lambda selection: selection.index, None, preset, api_visibility="private")
 
     async def style_transfer(photo: dict[str, Any] | None, style: dict[str, Any] | None, engine: str, preset: int,
-                             strength: float, keep_colors: bool, max_side: int,
-                             progress: gr.Progress = gr.Progress()):
+                             strength: float, keep_colors: bool, max_side: int, sd_style: str, sd_prompt: str,
+                             sd_model: str, steps: int, seed: int, progress: gr.Progress = gr.Progress()):
         images = {"image": jobs.read_upload(photo, "a photo")}
         if style:
             images["style_image"] = jobs.read_upload(style, "a style image")
         params = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,
-                  "max_side": max_side}
+                  "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model,
+                  "steps": steps, "seed": seed}
         async for update in jobs.run_job(client, OPERATION.name, images, params, progress):
             yield update
 
-    panel.wire(client, style_transfer, [image, style_image, engine, preset, strength, keep_colors, max_side],
-               [result, info], run, stop, info, api_name="style_transfer")
+    inputs = [image, style_image, engine, preset, strength, keep_colors, max_side, sd_style, sd_prompt, sd_model,
+              steps, seed]
+    panel.wire(client, style_transfer, inputs, [result, info], run, stop, info, api_name="style_transfer")

@@ -71,6 +71,7 @@ class Operation:
     auto_device: str = "cpu"
     time_limit: int = 600
     optional_inputs: tuple[str, ...] = ()
+    check_inputs: Callable[[dict[str, Image.Image], Any], None] | None = None  # extra checks at submit
 
     @property
     def all_inputs(self) -> tuple[str, ...]:

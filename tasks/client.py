@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerUnavailable
+from PIL import Image
 from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -95,9 +96,11 @@ class StudioClient:
         op = self.operation(operation)
         parsed = self._validate_params(op, params or {})
         named = len(op.all_inputs) > 1  # say which image is wrong
-        blobs = {f"in:{name}": self._validate_image(name, images.get(name), named) for name in op.inputs}
-        blobs.update({f"in:{name}": self._validate_image(name, images[name], named)
-                      for name in op.optional_inputs if images.get(name)})
+        given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
+        decoded = {name: self._validate_image(name, images.get(name), named) for name in given}
+        if op.check_inputs:
+            op.check_inputs(decoded, parsed)
+        blobs = {f"in:{name}": images[name] for name in given}
         queue = op.device_for(parsed.engine)
         job_id = secrets.token_hex(16)
         fields = {"operation": op.name, "params": parsed.model_dump_json(), "requested_engine": parsed.engine}
@@ -125,7 +128,7 @@ class StudioClient:
             op.engine(parsed.engine)  # unknown engine -> InvalidInput
         return parsed
 
-    def _validate_image(self, name: str, data: bytes | None, named: bool) -> bytes:
+    def _validate_image(self, name: str, data: bytes | None, named: bool) -> Image.Image:
         label = name.replace("_", " ")
         if data is None:
             raise InvalidInput(f"No {label} was given.")
@@ -133,10 +136,9 @@ class StudioClient:
         if len(data) > limit:
             raise InvalidInput(f"The {label} file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
         try:
-            decode_image(data, self.settings.max_pixels)
+            return decode_image(data, self.settings.max_pixels)
         except InvalidInput as exc:
             raise InvalidInput(f"{label.capitalize()}: {exc}" if named else str(exc)) from None
-        return data
 
     # follow -------------------------------------------------------------------
     @_needs_queue

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from tasks.client import StudioClient
-from ui.tabs import generate, remove_background, style_transfer
+from ui.tabs import generate, remove_background, remove_object, style_transfer
 
 TITLE = "AI Image Studio"
 
@@ -17,6 +17,8 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
             generate.render(client)
         with gr.Tab("Remove background", id="remove_background"):
             remove_background.render(client)
+        with gr.Tab("Remove object", id="remove_object"):
+            remove_object.render(client)
         with gr.Tab("Style transfer", id="style_transfer"):
             style_transfer.render(client)
     demo.queue(default_concurrency_limit=None)

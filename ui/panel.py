@@ -27,10 +27,11 @@ def result_view(key: str) -> tuple[gr.Image, gr.Markdown]:
 
 
 def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, run: gr.Button, stop: gr.Button,
-         info: gr.Markdown, api_name: str) -> None:
+         info: gr.Markdown, api_name: str, preprocess: bool = False) -> None:
     """Run starts `handler`, an async generator yielding values for `outputs` and, last,
-    the job id; Cancel cancels the job and stops following it (its answer goes to `info`)."""
+    the job id; Cancel cancels the job and stops following it (its answer goes to `info`).
+    Without `preprocess`, the handler gets uploads as files (see `photo_input`)."""
     job_id = gr.State()
     running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name,
-                        preprocess=False, concurrency_limit=None)
+                        preprocess=preprocess, concurrency_limit=None)
     stop.click(lambda job: jobs.cancel(client, job), job_id, info, cancels=[running], api_visibility="private")

@@ -43,7 +43,10 @@ def render(client: StudioClient) -> None:
         with gr.Column():
             result, info = panel.result_view("style-transfer")
 
-    gallery.select(lambda selection: selection.index, None, preset, api_visibility="private")
+    def pick_preset(selection: gr.SelectData) -> int:
+        return selection.index
+
+    gallery.select(pick_preset, None, preset, api_visibility="private")
 
     async def style_transfer(photo: dict[str, Any] | None, style: dict[str, Any] | None, engine: str, preset: int,
                              strength: float, keep_colors: bool, max_side: int, sd_style: str, sd_prompt: str,

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerUnavailable
-from PIL import Image
 from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
-from pipelines.imaging import decode_image
+from pipelines.imaging import check_image, decode_image
 from pipelines.registry import Operation
 from tasks.celery_app import app
 from tasks.settings import Settings
@@ -97,9 +96,10 @@ class StudioClient:
         parsed = self._validate_params(op, params or {})
         named = len(op.all_inputs) > 1  # say which image is wrong
         given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
-        decoded = {name: self._validate_image(name, images.get(name), named) for name in given}
+        for name in given:
+            self._validate_image(name, images.get(name), named)
         if op.check_inputs:
-            op.check_inputs(decoded, parsed)
+            op.check_inputs({name: decode_image(images[name], self.settings.max_pixels) for name in given}, parsed)
         blobs = {f"in:{name}": images[name] for name in given}
         queue = op.device_for(parsed.engine)
         job_id = secrets.token_hex(16)
@@ -128,7 +128,7 @@ class StudioClient:
             op.engine(parsed.engine)  # unknown engine -> InvalidInput
         return parsed
 
-    def _validate_image(self, name: str, data: bytes | None, named: bool) -> Image.Image:
+    def _validate_image(self, name: str, data: bytes | None, named: bool) -> None:
         label = name.replace("_", " ")
         if data is None:
             raise InvalidInput(f"No {label} was given.")
@@ -136,7 +136,7 @@ class StudioClient:
         if len(data) > limit:
             raise InvalidInput(f"The {label} file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
         try:
-            return decode_image(data, self.settings.max_pixels)
+            check_image(data, self.settings.max_pixels)
         except InvalidInput as exc:
             raise InvalidInput(f"{label.capitalize()}: {exc}" if named else str(exc)) from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from tasks.client import StudioClient
-from ui.tabs import generate, remove_background, remove_object, style_transfer
+from ui.tabs import face_swap, generate, remove_background, remove_object, style_transfer
 
 TITLE = "AI Image Studio"
 
@@ -15,6 +15,8 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}")
         with gr.Tab("Generate", id="generate"):
             generate.render(client)
+        with gr.Tab("Face swap", id="face_swap"):
+            face_swap.render(client)
         with gr.Tab("Remove background", id="remove_background"):
             remove_background.render(client)
         with gr.Tab("Remove object", id="remove_object"):

@@ -1,0 +1,101 @@
+"""Face swap: the face from a source photo onto chosen faces of a target photo.
+Also "detect faces", which the tab runs on each upload to show numbered faces.
+
+Faces are numbered from 1, left to right, the same way for both operations.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from pipelines.context import RunContext
+from pipelines.errors import InvalidInput
+from pipelines.faceswap.base import DetectFacesParams, Face, FaceSwapEngine, FaceSwapParams
+from pipelines.faceswap.insightface_engine import InsightFaceEngine
+from pipelines.faceswap.landmarks import LandmarkEngine
+from pipelines.registry import Operation, Result, load_model, pick_engine
+
+__all__ = ["DETECT_FACES", "FACE_SWAP", "DetectFacesParams", "FaceSwapParams", "detect_faces", "face_swap"]
+
+
+def find_faces(engine: FaceSwapEngine, model: object, image: Image.Image, which: str) -> tuple[np.ndarray, list[Face]]:
+    rgb = np.asarray(image.convert("RGB"))
+    faces = sorted(engine.detect(model, rgb), key=lambda face: face.box[0])
+    if not faces:
+        raise InvalidInput(f"No face was found in the {which} photo.")
+    return rgb, faces
+
+
+def _ready(op: Operation, params: DetectFacesParams, ctx: RunContext) -> tuple[FaceSwapEngine, object]:
+    engine: FaceSwapEngine = pick_engine(op, params.engine, ctx.span(0, 60))  # type: ignore[assignment]
+    return engine, load_model(engine, ctx.span(60, 100))
+
+
+def face_swap(inputs: dict[str, Image.Image], params: FaceSwapParams, ctx: RunContext) -> Result:
+    engine, model = _ready(FACE_SWAP, params, ctx.span(0, 20))
+    ctx.progress(20, "finding faces")
+    source, source_faces = find_faces(engine, model, inputs["source"], "source")
+    target, target_faces = find_faces(engine, model, inputs["target"], "target")
+    if params.source_face > len(source_faces):
+        raise InvalidInput(f"The source photo has {len(source_faces)} face(s); there is no face {params.source_face}.")
+    chosen = params.target_faces or list(range(1, len(target_faces) + 1))
+    missing = [n for n in chosen if not 1 <= n <= len(target_faces)]
+    if missing:
+        raise InvalidInput(f"The target photo has {len(target_faces)} face(s); there is no face {missing[0]}.")
+    result = target
+    for done, number in enumerate(chosen):
+        ctx.check_cancelled()
+        ctx.progress(30 + 65 * done / len(chosen), f"swapping face {number} ({done + 1} of {len(chosen)})")
+        result = engine.swap(model, source, source_faces[params.source_face - 1], result,
+                             target_faces[number - 1], params)
+    swapped = Image.fromarray(result)
+    if inputs["target"].mode == "RGBA":
+        swapped.putalpha(inputs["target"].getchannel("A"))
+    faces = ", ".join(map(str, chosen))
+    return Result([swapped], engine.name, detail=f"source face {params.source_face} onto target face(s) {faces}")
+
+
+def detect_faces(inputs: dict[str, Image.Image], params: DetectFacesParams, ctx: RunContext) -> Result:
+    engine, model = _ready(DETECT_FACES, params, ctx.span(0, 50))
+    ctx.progress(50, "finding faces")
+    rgb = np.asarray(inputs["image"].convert("RGB"))
+    faces = sorted(engine.detect(model, rgb), key=lambda face: face.box[0])
+    return Result([numbered(Image.fromarray(rgb), faces)], engine.name, detail=f"{len(faces)} face(s)")
+
+
+def numbered(image: Image.Image, faces: list[Face]) -> Image.Image:
+    """The photo with each face boxed and numbered from 1."""
+    drawn = image.copy()
+    draw = ImageDraw.Draw(drawn)
+    width = max(2, round(max(image.size) / 400))
+    font = ImageFont.load_default(size=max(14, round(max(image.size) / 30)))
+    for number, face in enumerate(faces, start=1):
+        draw.rectangle(face.box, outline=(255, 214, 0), width=width)
+        draw.text((face.box[0] + width, face.box[1] + width), str(number), fill=(255, 214, 0), font=font,
+                  stroke_width=width, stroke_fill=(0, 0, 0))
+    return drawn
+
+
+_engines = {engine.name: engine for engine in (InsightFaceEngine(), LandmarkEngine())}
+
+FACE_SWAP = Operation(
+    name="face_swap",
+    title="Face swap",
+    params=FaceSwapParams,
+    inputs=("source", "target"),
+    engines=_engines,
+    run=face_swap,
+    auto_order=(InsightFaceEngine.name,),
+    first_use=(InsightFaceEngine.name, LandmarkEngine.name),
+)
+
+DETECT_FACES = Operation(
+    name="detect_faces",
+    title="Detect faces",
+    params=DetectFacesParams,
+    inputs=("image",),
+    engines=_engines,
+    run=detect_faces,
+    auto_order=(InsightFaceEngine.name,),
+    first_use=(InsightFaceEngine.name, LandmarkEngine.name),
+)

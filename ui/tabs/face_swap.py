@@ -1,0 +1,72 @@
+"""Face swap tab: faces are found (and numbered) as soon as a photo is uploaded;
+pick the source face and the target faces, then swap."""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from pipelines.faceswap import DETECT_FACES, FACE_SWAP
+from tasks.client import StudioClient
+from ui import jobs, panel
+
+
+def render(client: StudioClient) -> None:
+    engines = [("Auto (insightface if present, else face mesh)", "auto")] + [
+        (e.label, name) for name, e in FACE_SWAP.engines.items()]
+    with gr.Row():
+        with gr.Column():
+            with gr.Row():
+                source = panel.photo_input("face-swap-source", "Source photo (the face to use)")
+                target = panel.photo_input("face-swap-target", "Target photo")
+            with gr.Row():
+                source_faces = gr.Image(label="Faces found in the source", interactive=False, type="pil")
+                target_faces = gr.Image(label="Faces found in the target", interactive=False, type="pil")
+            engine = gr.Dropdown(engines, value="auto", label="Engine")
+            with gr.Row():
+                source_face = gr.Dropdown([1], value=1, label="Source face")
+                chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)")
+            color_correct = gr.Checkbox(True, label="Match the target's skin tone (face mesh engine)")
+            run, stop = panel.buttons("Swap faces")
+        with gr.Column():
+            result, info = panel.result_view("face-swap")
+
+    async def detect_faces(photo: dict[str, Any] | None, engine: str, progress: gr.Progress = gr.Progress()):
+        """Numbered faces of one photo, and the face numbers to choose from."""
+        if not photo:
+            return None, gr.update(choices=[], value=[])
+        images = {"image": jobs.read_upload(photo, "a photo")}
+        job = jobs.submit(client, DETECT_FACES.name, images, {"engine": engine})
+        async for status in jobs.follow(client, job, progress):
+            pass
+        (annotated,) = jobs.result_images(client, status)
+        count = int(status.detail.split()[0]) if status.detail else 0
+        if not count:
+            gr.Warning("No face was found in this photo.")
+        return annotated, list(range(1, count + 1))
+
+    async def on_source(photo: dict[str, Any] | None, engine: str, progress: gr.Progress = gr.Progress()):
+        annotated, numbers = await detect_faces(photo, engine, progress)
+        return annotated, gr.update(choices=numbers or [1], value=1)
+
+    async def on_target(photo: dict[str, Any] | None, engine: str, progress: gr.Progress = gr.Progress()):
+        annotated, numbers = await detect_faces(photo, engine, progress)
+        return annotated, gr.update(choices=numbers, value=[])
+
+    source.upload(on_source, [source, engine], [source_faces, source_face], preprocess=False,
+                  concurrency_limit=None, api_name="detect_source_faces")
+    target.upload(on_target, [target, engine], [target_faces, chosen], preprocess=False,
+                  concurrency_limit=None, api_name="detect_target_faces")
+
+    async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str,
+                        source_face: int, target_faces: list[int] | None, color_correct: bool,
+                        progress: gr.Progress = gr.Progress()):
+        images = {"source": jobs.read_upload(source, "a source photo"),
+                  "target": jobs.read_upload(target, "a target photo")}
+        params = {"engine": engine, "source_face": source_face or 1, "target_faces": target_faces or [],
+                  "color_correct": color_correct}
+        async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress):
+            yield update
+
+    panel.wire(client, face_swap, [source, target, engine, source_face, chosen, color_correct], [result, info],
+               run, stop, info, api_name="face_swap")

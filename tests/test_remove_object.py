@@ -142,9 +142,9 @@ def test_empty_mask_is_not_queued(client, astronaut_jpeg):
         client.submit("remove_object", {"image": astronaut_jpeg, "mask": encode(Image.new("L", (512, 512)))}, {})
 
 
-def test_sd_inpaint_routes_to_gpu_and_cancels_between_steps(client, gpu_worker, tiny_sd, astronaut_jpeg, mask):
-    job = client.submit("remove_object", {"image": astronaut_jpeg, "mask": encode(mask)},
-                        {"engine": "sd-inpaint", "sd_model": tiny_sd, "steps": 150})
+def test_sd_inpaint_routes_to_gpu_and_cancels_between_steps(client, gpu_worker, tiny_sd, photo, mask):
+    small = {"image": encode(photo.resize((128, 128))), "mask": encode(mask.resize((128, 128)))}  # ~0.2 s a step
+    job = client.submit("remove_object", small, {"engine": "sd-inpaint", "sd_model": tiny_sd, "steps": 150})
     wait_for(lambda: client.status(job).stage.startswith("step "), timeout=60)
     assert client.status(job).queue == "gpu"
     client.cancel(job)

@@ -103,7 +103,7 @@ class StudioClient:
         blobs = {f"in:{name}": images[name] for name in given}
         queue = op.device_for(parsed.engine)
         job_id = secrets.token_hex(16)
-        fields = {"operation": op.name, "params": parsed.model_dump_json(), "requested_engine": parsed.engine}
+        fields = {"operation": op.name, "params": parsed.model_dump_json()}
         if callback_url:
             fields["callback_url"] = check_callback_url(callback_url)
         self.store.create(job_id, fields, blobs, queue)

@@ -10,12 +10,13 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import ROOT, free_port, wait_for, wait_http
+from tests.conftest import ROOT, encode, free_port, wait_for, wait_http
 from tests.test_queue import running, slow_job
 
 
@@ -180,3 +181,40 @@ def test_openapi_documents_the_api_alone(api, ui_url):
                                   "/api/v1/tasks/{job_id}/result/", "/api/v1/tasks/{job_id}/cancel/",
                                   "/api/v1/operations/"}
     assert requests.get(ui_url + "docs").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def every_operation(astronaut_jpeg, tiny_sd):
+    """Inputs and parameters for one small, quick job of each operation."""
+    import insightface
+
+    mask = Image.new("L", (512, 512), 0)
+    mask.paste(255, (300, 300, 360, 380))
+    hanks = (Path(insightface.__file__).parent / "data" / "images" / "Tom_Hanks_54745.png").read_bytes()
+    return {
+        "generate": ({}, {"prompt": "a cat", "model": tiny_sd, "steps": 2, "width": 64, "height": 64, "seed": 1}),
+        "remove_background": ({"image": astronaut_jpeg}, {"engine": "u2netp"}),
+        "remove_object": ({"image": astronaut_jpeg, "mask": encode(mask)}, {"engine": "opencv-telea"}),
+        "style_transfer": ({"image": astronaut_jpeg}, {"preset": 4, "max_side": 128}),
+        "face_swap": ({"source": hanks, "target": astronaut_jpeg}, {"engine": "landmarks"}),
+        "detect_faces": ({"image": astronaut_jpeg}, {"engine": "landmarks"}),
+        "diagnostic": ({"image": astronaut_jpeg}, {"steps": 2}),
+    }
+
+
+@pytest.mark.parametrize("operation", ["generate", "remove_background", "remove_object", "style_transfer",
+                                       "face_swap", "detect_faces", "diagnostic"])
+def test_every_endpoint_for_every_operation(api, gpu_worker, every_operation, operation):
+    images, params = every_operation[operation]
+    files = {name: (f"{name}.img", data) for name, data in images.items()}
+    answer = requests.post(f"{api}/tasks/submit/", data={"operation": operation, "params": json.dumps(params)},
+                           files=files or None)
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    status = wait_done(api, job["id"], timeout=120)
+    assert status["state"] == "succeeded", status["error"]
+    png = requests.get(job["result_url"])
+    assert png.headers["content-type"] == "image/png" and Image.open(io.BytesIO(png.content)).size
+    as_json = requests.get(job["result_url"], params={"format": "base64"}).json()
+    assert base64.b64decode(as_json["images"][0]) == png.content
+    assert requests.post(f"{api}/tasks/{job['id']}/cancel/").status_code == 409

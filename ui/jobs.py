@@ -25,9 +25,10 @@ def read_upload(payload: dict[str, Any] | None, what: str) -> bytes:
     return Path(payload["path"]).read_bytes()
 
 
-def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any]) -> str:
+async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any]) -> str:
+    """Queue the job (validation decodes the images: off the event loop)."""
     try:
-        return client.submit(operation, images, params)
+        return await asyncio.to_thread(client.submit, operation, images, params)
     except StudioError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
 
@@ -57,7 +58,7 @@ async def run_job(client: StudioClient, operation: str, images: dict[str, bytes]
                   progress: gr.Progress) -> AsyncIterator[tuple[Any, str, str]]:
     """A tab's whole handler: submit, then yield (image, status markdown, job id) as the
     job goes, the image being gr.skip() until the result is there."""
-    job = submit(client, operation, images, params)
+    job = await submit(client, operation, images, params)
     yield None, "Submitted", job
     async for status in follow(client, job, progress):
         yield gr.skip(), describe(status), job

@@ -36,7 +36,7 @@ def render(client: StudioClient) -> None:
         if not photo:
             return None, gr.update(choices=[], value=[])
         images = {"image": jobs.read_upload(photo, "a photo")}
-        job = jobs.submit(client, DETECT_FACES.name, images, {"engine": engine})
+        job = await jobs.submit(client, DETECT_FACES.name, images, {"engine": engine})
         async for status in jobs.follow(client, job, progress):
             pass
         (annotated,) = jobs.result_images(client, status)

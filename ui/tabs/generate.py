@@ -14,6 +14,15 @@ from tasks.client import StudioClient
 from ui import jobs, panel
 
 FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "width", "height", "seed"]
+SUGGESTED = {"sd-turbo": (4, 0.0, 512), "sdxl-turbo": (4, 0.0, 512), "sd-1.5": (25, 7.5, 512)}  # steps, guidance, size
+
+
+def suggested_settings(model: str) -> list[Any]:
+    """Steps, guidance and size that suit a preset model; other models keep the form's values."""
+    if model not in SUGGESTED:
+        return [gr.skip()] * 4
+    steps, guidance, size = SUGGESTED[model]
+    return [steps, guidance, size, size]
 
 
 def model_choices() -> list[str]:
@@ -67,7 +76,7 @@ def render(client: StudioClient) -> None:
                        height: int, seed: int, count: int, progress: gr.Progress = gr.Progress()):
         params = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps,
                   "guidance": guidance, "width": width, "height": height, "seed": seed, "num_images": count}
-        job = jobs.submit(client, OPERATION.name, {}, params)
+        job = await jobs.submit(client, OPERATION.name, {}, params)
         yield None, [], None, "Submitted", job
         shown = None
         async for status in jobs.follow(client, job, progress):
@@ -83,6 +92,7 @@ def render(client: StudioClient) -> None:
     panel.wire(client, generate, [prompt, negative, model, steps, guidance, width, height, seed, count],
                [preview, gallery, used_seed, info], run, stop, info, api_name="generate")
     reuse.click(lambda last: last if last is not None else -1, used_seed, seed, api_visibility="private")
+    model.input(suggested_settings, model, [steps, guidance, width, height], api_visibility="private")
     dropped.upload(read_png_parameters, dropped, [prompt, negative, model, steps, guidance, width, height, seed],
                    preprocess=False, api_visibility="private")
 

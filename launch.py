@@ -82,6 +82,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def serve_ui(args: argparse.Namespace) -> None:
     """The Gradio UI with the REST API (/api/v1, docs at /docs) in one server; blocks."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a self-hosted studio does not phone home
     from tasks.client import StudioClient
     from tasks.webhooks import WebhookDispatcher
     from ui.app import build_app

@@ -9,6 +9,7 @@ server paths.
 from __future__ import annotations
 
 import os
+import random
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from pipelines.registry import cached
 from pipelines.weights import downloads_allowed, models_home
 
 Task = Literal["text2image", "image2image", "inpaint"]
+MAX_SEED = 2**32 - 1
 
 PRESETS = {
     "sd-turbo": "stabilityai/sd-turbo",
@@ -63,6 +65,16 @@ def resolve_model(model: str) -> str:
         return model
     raise InvalidInput(f"Unknown model {model!r}: use a preset ({', '.join(PRESETS)}), a Hugging Face id "
                        f"like owner/name, or the name of a diffusers folder in {diffusers_folder()}.")
+
+
+def resolve_seed(seed: int) -> int:
+    """The seed to use: the one asked for, or a random one for -1 (it is reported, so reusable)."""
+    return seed if seed >= 0 else random.randint(0, MAX_SEED)
+
+
+def default_guidance(model: str) -> float:
+    """Guidance for engines that do not ask for it: none for turbo models (trained without CFG)."""
+    return 0.0 if "turbo" in model else 7.5
 
 
 def device_and_dtype() -> tuple[str, Any]:

@@ -6,7 +6,6 @@ read them back.
 """
 from __future__ import annotations
 
-import random
 import re
 from typing import Any
 
@@ -16,8 +15,6 @@ from pydantic import BaseModel, Field, field_validator
 from pipelines import diffusion
 from pipelines.context import RunContext
 from pipelines.registry import Engine, Operation, Result, pick_engine
-
-MAX_SEED = 2**32 - 1
 
 
 class GenerateParams(BaseModel):
@@ -30,7 +27,7 @@ class GenerateParams(BaseModel):
     guidance: float = Field(0.0, ge=0.0, le=30.0, description="Classifier-free guidance (0 for the turbo models).")
     width: int = Field(512, ge=64, le=2048, description="A multiple of 8.")
     height: int = Field(512, ge=64, le=2048, description="A multiple of 8.")
-    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="-1 picks a random seed; it is reported back.")
+    seed: int = Field(-1, ge=-1, le=diffusion.MAX_SEED, description="-1 picks a random seed; it is reported back.")
     num_images: int = Field(1, ge=1, le=8)
     engine: str = Field("diffusers", description="Only 'diffusers' (or 'auto').")
 
@@ -57,7 +54,7 @@ def generate(inputs: dict[str, Image.Image], params: GenerateParams, ctx: RunCon
     import torch
 
     pick_engine(OPERATION, params.engine, ctx)
-    seed = params.seed if params.seed >= 0 else random.randint(0, MAX_SEED)
+    seed = diffusion.resolve_seed(params.seed)
     pipe = diffusion.load_pipeline(params.model, "text2image", ctx.span(0, 20))
     ctx.progress(20, f"generating {params.num_images} image(s)")
     count = params.num_images

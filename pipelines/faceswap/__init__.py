@@ -18,9 +18,14 @@ from pipelines.registry import Operation, Result, load_model, pick_engine
 __all__ = ["DETECT_FACES", "FACE_SWAP", "DetectFacesParams", "FaceSwapParams", "detect_faces", "face_swap"]
 
 
+def numbered_faces(engine: FaceSwapEngine, model: object, rgb: np.ndarray) -> list[Face]:
+    """The faces in the order they are numbered: left to right."""
+    return sorted(engine.detect(model, rgb), key=lambda face: face.box[0])
+
+
 def find_faces(engine: FaceSwapEngine, model: object, image: Image.Image, which: str) -> tuple[np.ndarray, list[Face]]:
     rgb = np.asarray(image.convert("RGB"))
-    faces = sorted(engine.detect(model, rgb), key=lambda face: face.box[0])
+    faces = numbered_faces(engine, model, rgb)
     if not faces:
         raise InvalidInput(f"No face was found in the {which} photo.")
     return rgb, faces
@@ -59,7 +64,7 @@ def detect_faces(inputs: dict[str, Image.Image], params: DetectFacesParams, ctx:
     engine, model = _ready(DETECT_FACES, params, ctx.span(0, 50))
     ctx.progress(50, "finding faces")
     rgb = np.asarray(inputs["image"].convert("RGB"))
-    faces = sorted(engine.detect(model, rgb), key=lambda face: face.box[0])
+    faces = numbered_faces(engine, model, rgb)
     return Result([numbered(Image.fromarray(rgb), faces)], engine.name, detail=f"{len(faces)} face(s)")
 
 

@@ -8,11 +8,10 @@ feathered mask is exactly the input's and a 12 MP photo keeps its resolution.
 """
 from __future__ import annotations
 
-import random
-
 import numpy as np
 from PIL import Image, ImageFilter
 
+from pipelines import diffusion
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
 from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams
@@ -50,8 +49,7 @@ def check_inputs(images: dict[str, Image.Image], params: RemoveObjectParams) -> 
 def remove_object(inputs: dict[str, Image.Image], params: RemoveObjectParams, ctx: RunContext) -> Result:
     photo = inputs["image"]
     mask = grow(mask_from(photo, inputs["mask"]), params.dilate)
-    if params.seed < 0:
-        params = params.model_copy(update={"seed": random.randint(0, 2**32 - 1)})
+    params = params.model_copy(update={"seed": diffusion.resolve_seed(params.seed)})
     engine: InpaintEngine = pick_engine(OPERATION, params.engine, ctx.span(0, 20))  # type: ignore[assignment]
     model = load_model(engine, ctx.span(20, 30))
     ctx.check_cancelled()

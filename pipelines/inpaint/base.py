@@ -8,7 +8,7 @@ from PIL import Image
 from pydantic import BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
-from pipelines.diffusion import check_model_name
+from pipelines.diffusion import MAX_SEED, check_model_name
 from pipelines.registry import AUTO, Engine
 
 
@@ -19,7 +19,7 @@ class RemoveObjectParams(BaseModel):
     prompt: str = Field("", max_length=1000, description="For Stable Diffusion: what should be there instead.")
     sd_model: str = Field("sd-2-inpainting", max_length=200, description="Model for the sd-inpaint engine.")
     steps: int = Field(25, ge=1, le=150, description="Denoising steps for sd-inpaint.")
-    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="Seed for sd-inpaint; -1 picks one.")
+    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-inpaint; -1 picks one.")
 
     _sd_model = field_validator("sd_model")(lambda cls, value: check_model_name(value))
 

@@ -29,6 +29,6 @@ class StableDiffusionInpaintEngine(InpaintEngine):
         (result,) = diffusion.run_steps(
             pipe, params.steps, ctx.span(20, 100), preview_every=max(1, params.steps // 4), prompt=prompt,
             image=image, mask_image=mask, width=image.width, height=image.height, strength=1.0,
-            guidance_scale=0.0 if "turbo" in params.sd_model else 7.5,
+            guidance_scale=diffusion.default_guidance(params.sd_model),
             generator=torch.Generator().manual_seed(params.seed))
         return result.resize(image.size)

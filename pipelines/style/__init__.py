@@ -3,10 +3,9 @@ picture, through OpenCV's filters, or (on GPU workers) Stable Diffusion img2img.
 Sizing, strength and "keep colours" are done here, the same for every engine."""
 from __future__ import annotations
 
-import random
-
 from PIL import Image
 
+from pipelines import diffusion
 from pipelines.adjust import blend_with_original, fit_long_side, keep_colours
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
@@ -25,8 +24,7 @@ def style_transfer(inputs: dict[str, Image.Image], params: StyleTransferParams, 
     requested = params.engine
     if requested == AUTO:
         requested = NeuralImageEngine.name if style_image is not None else NeuralPresetEngine.name
-    if params.seed < 0:
-        params = params.model_copy(update={"seed": random.randint(0, 2**32 - 1)})  # reported, so reusable
+    params = params.model_copy(update={"seed": diffusion.resolve_seed(params.seed)})
     engine: StyleEngine = pick_engine(OPERATION, requested, ctx.span(0, 20))  # type: ignore[assignment]
     if engine.needs_style_image and style_image is None:
         raise InvalidInput(f"{engine.label} needs a style image: upload the picture whose style to use.")

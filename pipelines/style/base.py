@@ -8,7 +8,7 @@ from PIL import Image
 from pydantic import BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
-from pipelines.diffusion import check_model_name
+from pipelines.diffusion import MAX_SEED, check_model_name
 from pipelines.registry import AUTO, Engine
 
 PRESET_COUNT = 26
@@ -33,7 +33,7 @@ class StyleTransferParams(BaseModel):
     sd_prompt: str = Field("", max_length=1000, description="Extra words for the sd-img2img prompt.")
     sd_model: str = Field("sd-turbo", max_length=200, description="Model for sd-img2img (as in Generate).")
     steps: int = Field(4, ge=1, le=150, description="Denoising steps for sd-img2img.")
-    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="Seed for sd-img2img; -1 picks one.")
+    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-img2img; -1 picks one.")
 
     @field_validator("sd_style")
     @classmethod

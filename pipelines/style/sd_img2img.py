@@ -33,7 +33,7 @@ class StableDiffusionImg2ImgEngine(StyleEngine):
         (result,) = diffusion.run_steps(
             pipe, steps, ctx.span(20, 100), preview_every=max(1, runs // 4), runs=runs, prompt=prompt,
             image=image.resize((width, height)), strength=params.strength,
-            guidance_scale=0.0 if "turbo" in params.sd_model else 7.5,  # turbo models are trained without CFG
+            guidance_scale=diffusion.default_guidance(params.sd_model),
             generator=torch.Generator().manual_seed(params.seed))
         return result.resize(image.size, Image.Resampling.LANCZOS)
 

@@ -165,6 +165,15 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+def alive(pid: int, group: bool = False) -> bool:
+    """Whether the process (or, with `group`, any process of its group) still exists."""
+    try:
+        (os.killpg if group else os.kill)(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)

@@ -12,15 +12,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AuthenticationError
 from PIL import Image
 
-from tests.conftest import ROOT, free_port, wait_for, wait_http
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from tests.conftest import ROOT, alive, free_port, wait_for, wait_http
 
 
 def test_one_command_starts_everything_and_ctrl_c_stops_everything(tmp_path, astronaut_jpeg):
@@ -44,4 +36,4 @@ def test_one_command_starts_everything_and_ctrl_c_stops_everything(tmp_path, ast
         launcher.send_signal(signal.SIGINT)  # Ctrl-C, delivered to the launcher alone
         output, _ = launcher.communicate(timeout=60)
     assert "embedded Redis-compatible server" in output
-    assert wait_for(lambda: not group_alive(launcher.pid), timeout=30), "orphan processes left"
+    assert wait_for(lambda: not alive(launcher.pid, group=True), timeout=30), "orphan processes left"

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from pipelines.errors import InvalidInput
-from tests.conftest import encode, wait_for
+from tests.conftest import alive, encode, wait_for
 
 
 def slow_job(client, tiny_png, steps=100, step_seconds=0.1, engine="identity-cpu") -> str:
@@ -90,7 +90,7 @@ def test_job_that_ignores_cancel_is_terminated_after_the_grace_period(client, cp
     client.cancel(job)
     status = client.wait(job, timeout=15)  # grace is 3 s in the tests
     assert status.state == "cancelled" and "stopped by force" in status.stage
-    wait_for(lambda: not _alive(pid), timeout=10)
+    wait_for(lambda: not alive(pid), timeout=10)
     after = slow_job(client, tiny_png, steps=1)
     assert client.wait(after, timeout=30).state == "succeeded"  # a fresh pool process serves
 
@@ -170,14 +170,6 @@ def test_unknown_or_expired_job_is_reported(client):
         client.status("0" * 32)
     with pytest.raises(JobNotFound):
         client.status("../../etc/passwd")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_unreachable_queue_is_a_message_not_a_traceback(tiny_png):

@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from pydantic import ValidationError
@@ -96,10 +96,11 @@ class StudioClient:
         parsed = self._validate_params(op, params or {})
         named = len(op.all_inputs) > 1  # say which image is wrong
         given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
-        for name in given:
-            self._validate_image(name, images.get(name), named)
+        # an operation that checks its inputs needs them decoded; the others only need them checked
+        read = decode_image if op.check_inputs else check_image
+        checked = {name: self._validate_image(name, images.get(name), named, read) for name in given}
         if op.check_inputs:
-            op.check_inputs({name: decode_image(images[name], self.settings.max_pixels) for name in given}, parsed)
+            op.check_inputs(checked, parsed)
         blobs = {f"in:{name}": images[name] for name in given}
         queue = op.device_for(parsed.engine)
         job_id = secrets.token_hex(16)
@@ -128,7 +129,8 @@ class StudioClient:
             op.engine(parsed.engine)  # unknown engine -> InvalidInput
         return parsed
 
-    def _validate_image(self, name: str, data: bytes | None, named: bool) -> None:
+    def _validate_image(self, name: str, data: bytes | None, named: bool, read: Callable[[bytes, int], Any]) -> Any:
+        """`read(data, max_pixels)` (a full decode or the cheaper check), with the user's message on failure."""
         label = name.replace("_", " ")
         if data is None:
             raise InvalidInput(f"No {label} was given.")
@@ -136,7 +138,7 @@ class StudioClient:
         if len(data) > limit:
             raise InvalidInput(f"The {label} file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
         try:
-            check_image(data, self.settings.max_pixels)
+            return read(data, self.settings.max_pixels)
         except InvalidInput as exc:
             raise InvalidInput(f"{label.capitalize()}: {exc}" if named else str(exc)) from None
 

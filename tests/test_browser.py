@@ -31,7 +31,7 @@ def test_upload_run_and_see_the_result(browser, ui_url, tmp_path, astronaut_jpeg
     page.locator("#remove-background-photo input[type=file]").set_input_files(str(photo))
     page.get_by_role("button", name="Remove background", exact=True).click()
     status = page.locator("#remove-background-status")
-    status.get_by_text("Done").wait_for(timeout=90_000)
+    status.get_by_text("Done", exact=True).wait_for(timeout=90_000)  # the bold word, not the progress bar's "done"
     result = page.locator("#remove-background-result img")
     result.wait_for(timeout=30_000)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=result.element_handle())

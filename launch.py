@@ -95,8 +95,11 @@ def serve_ui(args: argparse.Namespace) -> None:
     app, _, _ = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login,
                             prevent_thread_lock=True, app_kwargs={"routes": api.routes, "docs_url": "/docs"})
     publish_schema(app, api)
-    WebhookDispatcher(client).start()
-    demo.block_thread()
+    webhooks = WebhookDispatcher(client).start()
+    try:
+        demo.block_thread()
+    finally:
+        webhooks.stop()  # before the server goes, so its loop does not log a lost connection
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,13 +92,16 @@ class WebhookDispatcher:
     def __init__(self, client: StudioClient):
         self.client = client
         self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="webhooks", daemon=True)
 
     def start(self) -> WebhookDispatcher:
-        threading.Thread(target=self._loop, name="webhooks", daemon=True).start()
+        self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop taking jobs (a delivery already under way goes on); returns once the loop has ended."""
         self._stop.set()
+        self._thread.join(timeout=5)
 
     def _loop(self) -> None:
         redis = self.client.store.redis

@@ -36,4 +36,5 @@ def test_one_command_starts_everything_and_ctrl_c_stops_everything(tmp_path, ast
         launcher.send_signal(signal.SIGINT)  # Ctrl-C, delivered to the launcher alone
         output, _ = launcher.communicate(timeout=60)
     assert "embedded Redis-compatible server" in output
+    assert "Traceback" not in output  # a clean stop: nothing left talking to the stopped server
     assert wait_for(lambda: not alive(launcher.pid, group=True), timeout=30), "orphan processes left"

@@ -85,14 +85,14 @@ def serve_ui(args: argparse.Namespace) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a self-hosted studio does not phone home
     from tasks.client import StudioClient
     from tasks.webhooks import WebhookDispatcher
-    from ui.app import build_app
+    from ui.app import CSS, build_app
     from ui.rest import build_api, publish_schema
 
     client = StudioClient()
     login = tuple(args.auth.split(":", 1)) if args.auth else None
     api = build_api(client, token=os.environ.get("STUDIO_API_TOKEN"), login=login)
     demo = build_app(client)
-    app, _, _ = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login,
+    app, _, _ = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS,
                             prevent_thread_lock=True, app_kwargs={"routes": api.routes, "docs_url": "/docs"})
     publish_schema(app, api)
     webhooks = WebhookDispatcher(client).start()

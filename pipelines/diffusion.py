@@ -133,7 +133,7 @@ def _fetch(repo_id: str, ctx: RunContext) -> str:
         return snapshot_download(repo_id, local_files_only=True)
     except LocalEntryNotFoundError:
         pass
-    how = (f"Download it where there is internet with `hf download {repo_id}` (into HF_HOME), or put a "
+    how = (f"Download it where there is internet with 'hf download {repo_id}' (into HF_HOME), or put a "
            f"diffusers folder in {diffusers_folder()}/<name> and choose <name> as the model.")
     if not downloads_allowed():
         raise StudioError(f"Model {repo_id} is not downloaded and downloads are turned off "

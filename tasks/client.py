@@ -75,10 +75,26 @@ class JobStatus:
     outputs: int = 0
     preview_version: str | None = None
     run_seconds: float | None = None
+    submitted_at: float = 0.0  # the submitting machine's clock (the UI's, for UI jobs)
 
     @property
     def done(self) -> bool:
         return self.state in TERMINAL
+
+
+def _remaining(typical: float | None, percent: float, elapsed: float) -> float | None:
+    """Seconds a running job has left: at first the operation's typical run time minus
+    what has passed, then more and more what its own progress rate says (so a stuck
+    percentage does not make the estimate climb, and a job unlike the others is
+    still estimated by its own pace)."""
+    by_pace = elapsed * (100 - percent) / percent if percent >= 1 else None
+    if typical is None:
+        return by_pace
+    by_typical = max(typical - elapsed, 0.0)
+    if by_pace is None:
+        return by_typical
+    weight = percent / 100
+    return (1 - weight) * by_typical + weight * by_pace
 
 
 class StudioClient:
@@ -120,8 +136,10 @@ class StudioClient:
 
     @staticmethod
     def _validate_params(op: Operation, params: dict[str, Any]) -> Any:
+        """A parameter given as None (a control the person never opened, a JSON null, an
+        input an API caller left out) means "not given": the operation's default applies."""
         try:
-            parsed = op.params.model_validate(params)
+            parsed = op.params.model_validate({name: value for name, value in params.items() if value is not None})
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']}" for e in exc.errors())
             raise InvalidInput(f"Invalid parameters for {op.title}: {problems}.") from None
@@ -165,6 +183,7 @@ class StudioClient:
             outputs=int(job.get("outputs", 0)),
             preview_version=job.get("preview_version"),
             run_seconds=float(job["run_seconds"]) if "run_seconds" in job else None,
+            submitted_at=float(job.get("created_at", 0)),
         )
         if state == QUEUED:
             return self._with_queue_position(status)
@@ -175,22 +194,31 @@ class StudioClient:
         return status
 
     def _with_queue_position(self, status: JobStatus) -> JobStatus:
-        ahead = self.store.waiting_ahead(status.id, status.queue) or 0
+        """Position, the jobs ahead, and an ETA made of the time left of the running jobs,
+        the typical run time of the queued ones ahead, and this job's own."""
+        records, waiting_before = self.store.jobs_ahead(status.id, status.queue) or ([], 0)
+        position = waiting_before + 1
         workers = sum(status.queue in w["queues"] for w in self.store.workers().values())
         if not workers:
             stage = f"waiting for a worker on queue '{status.queue}' (none is running)"
-            return replace(status, position=ahead + 1, stage=stage)
-        average = self.store.average_duration(status.operation)
-        eta = None if average is None else (ahead // workers + 1) * average
-        stage = f"queued: position {ahead + 1}" + (f", {workers} workers" if workers > 1 else "")
-        return replace(status, position=ahead + 1, eta_seconds=eta, stage=stage)
+            return replace(status, position=position, stage=stage)
+        averages = functools.cache(self.store.average_duration)  # one read per operation
+        now = time.time()
+        ahead = [_remaining(averages(r["operation"]), float(r["percent"]), now - float(r["started_at"] or now))
+                 if r["state"] == RUNNING else averages(r["operation"]) for r in records]
+        own = averages(status.operation)
+        eta = None if own is None or None in ahead else sum(ahead) / workers + own  # type: ignore[arg-type]
+        count = len(records)
+        stage = "queued: next to start" if not count else \
+            f"queued: position {position} · {count} job{'s' if count > 1 else ''} ahead"
+        if workers > 1:
+            stage += f" · {workers} workers"
+        return replace(status, position=position, eta_seconds=eta, stage=stage)
 
-    @staticmethod
-    def _with_running_eta(status: JobStatus, job: dict[str, str]) -> JobStatus:
+    def _with_running_eta(self, status: JobStatus, job: dict[str, str]) -> JobStatus:
         elapsed = time.time() - float(job.get("started_at", time.time()))
-        if status.percent < 1:
-            return status
-        return replace(status, eta_seconds=elapsed * (100 - status.percent) / status.percent)
+        eta = _remaining(self.store.average_duration(status.operation), status.percent, elapsed)
+        return replace(status, eta_seconds=eta)
 
     def _fail_lost(self, job_id: str) -> None:
         self.store.finish(job_id, FAILED, stage="failed", error=(

@@ -5,6 +5,7 @@ Keys (all expire after the job TTL):
   studio:job:<id>:blob:<name> raw bytes: "in:image", "out:0", "preview"
   studio:job:<id>:done        list that gets the final state when the job ends (wakes `wait`)
   studio:waiting:<queue>      sorted set of queued job ids by submit time (queue position)
+  studio:running:<queue>      sorted set of running job ids by start time (ETAs of jobs behind them)
   studio:stats:<operation>    hash: moving average of run times of succeeded jobs (for ETAs)
   studio:worker:<hostname>    JSON {queues, pid}: a live worker, refreshed while it runs
   studio:webhooks             list of ended job ids whose callback_url is still to be called
@@ -29,7 +30,9 @@ if state ~= 'queued' and state ~= 'running' then return nil end
 redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[1], 'heartbeat_at', ARGV[1],
            'worker', ARGV[2], 'pid', ARGV[3], 'stage', 'starting')
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('ZREM', 'studio:waiting:' .. redis.call('HGET', KEYS[1], 'queue'), ARGV[4])
+local queue = redis.call('HGET', KEYS[1], 'queue')
+redis.call('ZREM', 'studio:waiting:' .. queue, ARGV[4])
+redis.call('ZADD', 'studio:running:' .. queue, ARGV[1], ARGV[4])
 local reply = {redis.call('HGETALL', KEYS[1])}
 for i = 2, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
 return reply
@@ -43,7 +46,9 @@ if not state or not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, t
 local fields_end = 4 + 2 * tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], unpack(ARGV, 5, fields_end))
 for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[fields_end + i - 2], 'EX', ARGV[2]) end
-redis.call('ZREM', 'studio:waiting:' .. redis.call('HGET', KEYS[1], 'queue'), ARGV[3])
+local queue = redis.call('HGET', KEYS[1], 'queue')
+redis.call('ZREM', 'studio:waiting:' .. queue, ARGV[3])
+redis.call('ZREM', 'studio:running:' .. queue, ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local seconds = redis.call('HGET', KEYS[1], 'run_seconds')
 if redis.call('HGET', KEYS[1], 'state') == 'succeeded' and seconds then
@@ -86,6 +91,10 @@ class JobStore:
     @staticmethod
     def waiting_key(queue: str) -> str:
         return f"studio:waiting:{queue}"
+
+    @staticmethod
+    def running_key(queue: str) -> str:
+        return f"studio:running:{queue}"
 
     # jobs -----------------------------------------------------------------
     def create(self, job_id: str, fields: dict[str, Any], blobs: dict[str, bytes], queue: str) -> None:
@@ -131,8 +140,28 @@ class JobStore:
         raw, *blobs = reply
         return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}, dict(zip(inputs, blobs))
 
-    def waiting_ahead(self, job_id: str, queue: str) -> int | None:
-        return self.redis.zrank(self.waiting_key(queue), job_id)
+    def jobs_ahead(self, job_id: str, queue: str, limit: int = 200) -> tuple[list[dict[str, str]], int] | None:
+        """The records of the jobs running on `queue` and of (at most `limit` of) those
+        queued before this one, and how many are queued before it; None if it is not
+        waiting. Ids whose record has expired are dropped from both sets on the way."""
+        rank = self.redis.zrank(self.waiting_key(queue), job_id)
+        if rank is None:
+            return None
+        running = [(self.running_key(queue), i) for i in self.redis.zrange(self.running_key(queue), 0, limit)]
+        waiting = [(self.waiting_key(queue), i) for i in self.redis.zrange(self.waiting_key(queue), 0, rank - 1)[:limit]]
+        pipe = self.redis.pipeline(transaction=False)
+        for _, ahead in running + waiting:
+            pipe.hmget(self.job_key(ahead.decode()), "state", "operation", "percent", "started_at")
+        records, gone = [], []
+        for (key, ahead), (state, operation, percent, started) in zip(running + waiting, pipe.execute()):
+            if state is None:
+                gone.append((key, ahead))
+                continue
+            records.append({"state": state.decode(), "operation": operation.decode(),
+                            "percent": (percent or b"0").decode(), "started_at": (started or b"").decode()})
+        for key, ahead in gone:
+            self.redis.zrem(key, ahead)
+        return records, rank - sum(key == self.waiting_key(queue) for key, _ in gone)
 
     # images ---------------------------------------------------------------
     def put_blob(self, job_id: str, name: str, data: bytes) -> None:

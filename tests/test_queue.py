@@ -58,7 +58,7 @@ def test_queue_position_while_another_job_runs(client, cpu_worker, tiny_png):
     wait_for(lambda: running(client, first))
     second, third = slow_job(client, tiny_png, steps=1), slow_job(client, tiny_png, steps=1)
     assert (client.status(second).position, client.status(third).position) == (1, 2)
-    assert client.status(third).stage == "queued: position 2"
+    assert client.status(third).stage == "queued: position 2 · 2 jobs ahead"
     client.cancel(first)
     assert client.wait(third, timeout=30).state == "succeeded"
     assert client.status(second).state == "succeeded"
@@ -80,7 +80,7 @@ def test_cancel_stops_a_running_job_and_the_worker_keeps_its_process(client, cpu
 def test_cancel_of_a_queued_job_is_immediate(client, tiny_png):
     job = slow_job(client, tiny_png, engine="identity-gpu", steps=1)
     assert client.cancel(job).state == "cancelled"
-    assert client.store.waiting_ahead(job, "gpu") is None
+    assert client.store.jobs_ahead(job, "gpu") is None
 
 
 def test_job_that_ignores_cancel_is_terminated_after_the_grace_period(client, cpu_worker, tiny_png):

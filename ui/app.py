@@ -7,6 +7,13 @@ from tasks.client import StudioClient
 from ui.tabs import face_swap, generate, remove_background, remove_object, style_transfer
 
 TITLE = "AI Image Studio"
+# The status box's progress bar, and a checkerboard behind results so transparency shows.
+CSS = """
+.studio-status progress.studio-bar { width: 100%; height: 12px; accent-color: var(--color-accent); }
+.studio-status .studio-note { margin-top: 4px; font-size: 0.92em; }
+.studio-status .studio-job { margin-top: 4px; font-size: 0.75em; opacity: 0.6; }
+.studio-result img { background: repeating-conic-gradient(#d4d4d4 0% 25%, #ffffff 0% 50%) 50% / 20px 20px; }
+"""
 
 
 def build_app(client: StudioClient | None = None) -> gr.Blocks:

@@ -1,20 +1,23 @@
-"""What every tab does with a job: submit it, follow it with a progress bar,
-show its status, hand back its images, and cancel it."""
+"""What every tab does with a job: submit it, follow it with one steady progress
+bar, show its status, hand back its images as named files, and cancel it."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
+import html
+import shutil
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import gradio as gr
-from PIL import Image
 
 from pipelines.errors import StudioError
 from tasks.client import JobStatus, StudioClient
 
 POLL_SECONDS = 0.2
+RESULTS = Path(tempfile.gettempdir()) / "studio-results"  # Gradio copies each file into its cache
 
 
 def read_upload(payload: dict[str, Any] | None, what: str) -> bytes:
@@ -23,6 +26,12 @@ def read_upload(payload: dict[str, Any] | None, what: str) -> bytes:
     if not payload or not payload.get("path"):
         raise gr.Error(f"Please upload {what} first.")
     return Path(payload["path"]).read_bytes()
+
+
+def upload_stem(payload: dict[str, Any] | None, fallback: str = "photo") -> str:
+    """The uploaded file's name without its extension, for naming downloads."""
+    name = Path((payload or {}).get("orig_name") or (payload or {}).get("path") or fallback).stem
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or fallback
 
 
 async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any]) -> str:
@@ -34,8 +43,9 @@ async def submit(client: StudioClient, operation: str, images: dict[str, bytes],
 
 
 async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> AsyncIterator[JobStatus]:
-    """Yield the job's status until it ends, keeping the progress bar current.
-    If the handler is stopped (Cancel button, closed page, API cancel), the job is cancelled."""
+    """Yield the job's status until it has ended (the last one yielded is the final
+    status), keeping `gr.Progress` current for API clients. If the handler is stopped
+    (a closed page, an API client's cancel), the job is cancelled."""
     status = None
     try:
         while True:
@@ -54,34 +64,78 @@ async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> As
                 await asyncio.to_thread(client.cancel, job_id)
 
 
+async def updates(client: StudioClient, job_id: str, progress: gr.Progress) -> AsyncIterator[JobStatus]:
+    """The statuses of `follow` that change what the page shows, the final one last
+    (the status box is re-sent only when its text changes: about once a second)."""
+    shown = None
+    async for status in follow(client, job_id, progress):
+        text = describe(status)
+        if text != shown or status.done:
+            shown = text
+            yield status
+
+
 async def run_job(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
-                  progress: gr.Progress) -> AsyncIterator[tuple[Any, str, str]]:
-    """A tab's whole handler: submit, then yield (image, status markdown, job id) as the
-    job goes, the image being gr.skip() until the result is there."""
+                  progress: gr.Progress, name: str) -> AsyncIterator[tuple[Any, str, str | None]]:
+    """A tab's whole handler: yield (image, status html, job id) as the job goes; the
+    image arrives with the final status line, as a file called `name`.png."""
+    yield None, starting(), None  # the previous result and status go at once
     job = await submit(client, operation, images, params)
-    yield None, "Submitted", job
-    async for status in follow(client, job, progress):
-        yield gr.skip(), describe(status), job
-    yield result_images(client, status)[0], describe(status), job
+    async for status in updates(client, job, progress):
+        if not status.done:
+            yield gr.skip(), describe(status), job
+    files, error = await outcome(client, status, [name])
+    yield (files[0] if files else None), describe(status), job
+    discard(job)
+    if error:
+        raise error
 
 
-def result_images(client: StudioClient, status: JobStatus) -> list[Image.Image]:
-    """The finished job's images, or a gr.Error saying why there are none."""
-    if status.state != "succeeded":
-        raise gr.Error(status.error or f"The job was {status.state}.", print_exception=False)
+async def outcome(client: StudioClient, status: JobStatus, names: list[str]) -> tuple[list[str], gr.Error | None]:
+    """The ended job's images as files (see `result_files`), or the error to raise
+    once the status line saying why has been shown."""
     try:
-        return [Image.open(io.BytesIO(data)) for data in client.results(status.id)]
+        return await asyncio.to_thread(result_files, client, status, names), None
+    except gr.Error as exc:
+        return [], exc
+
+
+def result_files(client: StudioClient, status: JobStatus, names: list[str]) -> list[str]:
+    """The finished job's images written as `<name>.png` files (one name per image; the
+    last name is numbered when there are more images), [] if it was cancelled, or a
+    gr.Error saying why there are none."""
+    if status.state == "cancelled":
+        return []
+    if status.state != "succeeded":
+        raise gr.Error(status.error or f"The job {status.state}.", print_exception=False)
+    try:
+        images = client.results(status.id)
     except StudioError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
+    folder = RESULTS / status.id
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, data in enumerate(images):
+        name = names[index] if index < len(names) else f"{names[-1]}-{index + 1}"
+        path = folder / f"{name}.png"
+        path.write_bytes(data)
+        paths.append(str(path))
+    return paths
 
 
-def cancel(client: StudioClient, job_id: str | None) -> str:
+def discard(job_id: str) -> None:
+    """Remove the job's result files once Gradio has copied them into its cache."""
+    shutil.rmtree(RESULTS / job_id, ignore_errors=True)
+
+
+def cancel(client: StudioClient, job_id: str | None) -> None:
+    """Ask the job to stop; the handler following it shows "Cancelled" when it has."""
     if not job_id:
-        return "Nothing is running."
+        return
     try:
-        return describe(client.cancel(job_id))
+        client.cancel(job_id)
     except StudioError as exc:
-        return str(exc)
+        gr.Warning(str(exc))
 
 
 def stage_line(status: JobStatus) -> str:
@@ -91,23 +145,46 @@ def stage_line(status: JobStatus) -> str:
     return line
 
 
+def starting() -> str:
+    return _box(None, "<b>Submitting</b>…")
+
+
 def describe(status: JobStatus) -> str:
-    """Markdown for the status box under a tab's result."""
+    """HTML for the status box under a tab's result: one progress bar while the job is
+    queued or running (elapsed time counted from submit), then how it ended."""
     if status.state == "succeeded":
-        text = f"**Done** in {_duration(status.run_seconds or 0)} · engine **{status.engine}**"
+        text = f"<b>Done</b> in {_duration(status.run_seconds or 0)} · engine <b>{_e(status.engine)}</b>"
         if status.detail:
-            text += f" · {status.detail}"
-    elif status.state == "failed":
-        text = f"**Failed:** {status.error}"
-    elif status.state == "cancelled":
-        text = f"**Cancelled** ({status.stage})"
-    elif status.state == "queued":
-        text = f"**Queued** · {stage_line(status)}"
-    else:
-        text = f"**Running** {status.percent:.0f} % · {stage_line(status)}"
-    notes = "".join(f"\n- {note}" for note in status.notes)
-    return f"{text}{notes}\n\n<sub>job {status.id}</sub>"
+            text += f" · {_e(status.detail)}"
+        return _box(None, text, status)
+    if status.state == "failed":
+        return _box(None, f"<b>Failed:</b> {_e(status.error)}", status)
+    if status.state == "cancelled":
+        return _box(None, f"<b>Cancelled</b> ({_e(status.stage)})", status)
+    elapsed = f"{_duration(max(0.0, time.time() - status.submitted_at), whole=True)} since submit"
+    if status.state == "queued":
+        return _box(None, f"<b>Queued</b> · {_e(stage_line(status))} · {elapsed}", status, bar=True)
+    return _box(status.percent, f"<b>Running</b> {status.percent:.0f} % · {_e(stage_line(status))} · {elapsed}",
+                status, bar=True)
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
+def _box(percent: float | None, text: str, status: JobStatus | None = None, bar: bool = False) -> str:
+    parts = []
+    if bar:  # no value: the browser's indeterminate bar (queued)
+        value = "" if percent is None else f' value="{percent:.0f}"'
+        parts.append(f'<progress class="studio-bar" max="100"{value}></progress>')
+    parts.append(f'<div class="studio-line">{text}</div>')
+    if status is not None:
+        parts += [f'<div class="studio-note">{_e(note)}</div>' for note in status.notes]
+        parts.append(f'<div class="studio-job">job {status.id}</div>')
+    return "\n".join(parts)
+
+
+def _e(text: str | None) -> str:
+    return html.escape(text or "")
+
+
+def _duration(seconds: float, whole: bool = False) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s" if whole else f"{seconds:.1f} s"
+    return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"

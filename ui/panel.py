@@ -1,5 +1,5 @@
 """The parts every operation tab has: Run/Cancel buttons, the result with its
-status line, and the wiring of a job handler to them."""
+status box, and the wiring of a job handler to them."""
 from __future__ import annotations
 
 from typing import Callable
@@ -16,22 +16,35 @@ def photo_input(key: str, label: str = "Photo") -> gr.Image:
 
 
 def buttons(run_label: str) -> tuple[gr.Button, gr.Button]:
+    """Run, and Cancel (only usable while a job of this tab runs)."""
     with gr.Row():
-        return gr.Button(run_label, variant="primary"), gr.Button("Cancel", variant="stop")
+        return gr.Button(run_label, variant="primary"), gr.Button("Cancel", variant="secondary", interactive=False)
 
 
-def result_view(key: str) -> tuple[gr.Image, gr.Markdown]:
-    image = gr.Image(label="Result", type="pil", format="png", interactive=False,
-                     buttons=["download", "fullscreen"], elem_id=f"{key}-result")
-    return image, gr.Markdown(elem_id=f"{key}-status")
+def status_view(key: str) -> gr.HTML:
+    """The status box: a progress bar while the job is queued or running, then how it ended."""
+    return gr.HTML(elem_id=f"{key}-status", elem_classes=["studio-status"])
+
+
+def result_view(key: str) -> tuple[gr.Image, gr.HTML]:
+    image = gr.Image(label="Result", type="filepath", format="png", interactive=False,
+                     buttons=["download", "fullscreen"], elem_id=f"{key}-result", elem_classes=["studio-result"])
+    return image, status_view(key)
 
 
 def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, run: gr.Button, stop: gr.Button,
-         info: gr.Markdown, api_name: str, preprocess: bool = False) -> None:
+         api_name: str, preprocess: bool = False) -> None:
     """Run starts `handler`, an async generator yielding values for `outputs` and, last,
-    the job id; Cancel cancels the job and stops following it (its answer goes to `info`).
-    Without `preprocess`, the handler gets uploads as files (see `photo_input`)."""
+    the job id. Cancel asks the job to stop; the handler keeps following it until it has
+    (so the page ends on "Cancelled"). Gradio's own progress overlay is hidden: the status
+    box carries the one progress bar. Without `preprocess`, the handler gets uploads as
+    files (see `photo_input`)."""
     job_id = gr.State()
-    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name,
-                        preprocess=preprocess, concurrency_limit=None)
-    stop.click(lambda job: jobs.cancel(client, job), job_id, info, cancels=[running], api_visibility="private")
+    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name, preprocess=preprocess,
+                        concurrency_limit=None, show_progress="hidden")
+    run.click(lambda: gr.Button(interactive=True), None, stop, queue=False, show_progress="hidden",
+              api_visibility="private")
+    running.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
+                 api_visibility="private")
+    stop.click(lambda job: jobs.cancel(client, job), job_id, None, queue=False, show_progress="hidden",
+               api_visibility="private")

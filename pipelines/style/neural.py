@@ -8,6 +8,7 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
+from pipelines.tiles import run_tiled
 from pipelines.style.base import StyleEngine, StyleTransferParams
 
 
@@ -35,7 +36,10 @@ class NeuralPresetEngine(StyleEngine):
 
     def stylize(self, model: Any, image: Image.Image, style_image: Image.Image | None,
                 params: StyleTransferParams, ctx: RunContext) -> Image.Image:
-        return _user_error(lambda: model.stylize(image, style=params.preset, max_size=0))
+        def one_call(tile: Image.Image) -> Image.Image:
+            return _user_error(lambda: model.stylize(tile, style=params.preset, max_size=0))
+
+        return run_tiled(image, one_call, ctx, f"preset {params.preset}")
 
     def describe(self, params: StyleTransferParams) -> str:
         return f"preset {params.preset}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from pipelines.faceswap import DETECT_FACES, FACE_SWAP
 from tasks.client import StudioClient
@@ -39,7 +40,12 @@ def render(client: StudioClient) -> None:
         job = await jobs.submit(client, DETECT_FACES.name, images, {"engine": engine})
         async for status in jobs.follow(client, job, progress):
             pass
-        (annotated,) = jobs.result_images(client, status)
+        files, error = await jobs.outcome(client, status, [f"{jobs.upload_stem(photo)}-faces"])
+        if error:
+            raise error
+        annotated = Image.open(files[0])
+        annotated.load()
+        jobs.discard(job)
         count = int(status.detail.split()[0]) if status.detail else 0
         if not count:
             gr.Warning("No face was found in this photo.")
@@ -58,15 +64,16 @@ def render(client: StudioClient) -> None:
     target.upload(on_target, [target, engine], [target_faces, chosen], preprocess=False,
                   concurrency_limit=None, api_name="detect_target_faces")
 
-    async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str,
-                        source_face: int, target_faces: list[int] | None, color_correct: bool,
-                        progress: gr.Progress = gr.Progress()):
+    async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str | None = None,
+                        source_face: int | None = None, target_faces: list[int] | None = None,
+                        color_correct: bool | None = None, progress: gr.Progress = gr.Progress()):
         images = {"source": jobs.read_upload(source, "a source photo"),
                   "target": jobs.read_upload(target, "a target photo")}
-        params = {"engine": engine, "source_face": source_face or 1, "target_faces": target_faces or [],
+        params = {"engine": engine, "source_face": source_face, "target_faces": target_faces,
                   "color_correct": color_correct}
-        async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress):
+        async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress,
+                                         f"{jobs.upload_stem(target)}-faceswap"):
             yield update
 
     panel.wire(client, face_swap, [source, target, engine, source_face, chosen, color_correct], [result, info],
-               run, stop, info, api_name="face_swap")
+               run, stop, api_name="face_swap")

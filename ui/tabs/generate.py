@@ -1,7 +1,9 @@
 """Generate tab: prompt in, images out, with live previews and reusable seeds."""
 from __future__ import annotations
 
+import asyncio
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ from PIL import Image
 
 from pipelines.diffusion import PRESETS, diffusers_folder
 from pipelines.generate import OPERATION, parse_parameters
-from tasks.client import StudioClient
+from tasks.client import JobStatus, StudioClient
 from ui import jobs, panel
 
 FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "width", "height", "seed"]
@@ -23,6 +25,12 @@ def suggested_settings(model: str) -> list[Any]:
         return [gr.skip()] * 4
     steps, guidance, size = SUGGESTED[model]
     return [steps, guidance, size, size]
+
+
+def seed_of(status: JobStatus) -> int | None:
+    """The first image's seed, from the job's detail line ("<model>, seed N")."""
+    found = re.search(r"seed (\d+)$", status.detail or "")
+    return int(found.group(1)) if found else None
 
 
 def model_choices() -> list[str]:
@@ -68,29 +76,38 @@ def render(client: StudioClient) -> None:
             dropped = gr.File(label="Read parameters from a PNG", file_types=[".png"], type="filepath")
         with gr.Column():
             preview = gr.Image(label="Preview", type="pil", interactive=False, height=256)
-            gallery = gr.Gallery(label="Images", format="png", columns=2, elem_id="generate-result")
+            gallery = gr.Gallery(label="Images", format="png", columns=2, elem_id="generate-result",
+                                 elem_classes=["studio-result"])
             used_seed = gr.Number(label="Seed used", precision=0, interactive=False)
-            info = gr.Markdown(elem_id="generate-status")
+            info = panel.status_view("generate")
 
-    async def generate(prompt: str, negative: str, model: str, steps: int, guidance: float, width: int,
-                       height: int, seed: int, count: int, progress: gr.Progress = gr.Progress()):
+    async def generate(prompt: str | None = None, negative: str | None = None, model: str | None = None,
+                       steps: int | None = None, guidance: float | None = None, width: int | None = None,
+                       height: int | None = None, seed: int | None = None, count: int | None = None,
+                       progress: gr.Progress = gr.Progress()):
         params = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps,
                   "guidance": guidance, "width": width, "height": height, "seed": seed, "num_images": count}
+        yield None, [], gr.skip(), jobs.starting(), None
         job = await jobs.submit(client, OPERATION.name, {}, params)
-        yield None, [], None, "Submitted", job
         shown = None
-        async for status in jobs.follow(client, job, progress):
+        async for status in jobs.updates(client, job, progress):
+            if status.done:
+                break
             image = gr.skip()
             if status.preview_version and status.preview_version != shown:
-                shown, data = status.preview_version, client.preview(job)
+                shown, data = status.preview_version, await asyncio.to_thread(client.preview, job)
                 image = Image.open(io.BytesIO(data)) if data else gr.skip()
             yield image, gr.skip(), gr.skip(), jobs.describe(status), job
-        images = jobs.result_images(client, status)
-        first_seed = parse_parameters(images[0].info.get("parameters", "")).get("seed")
-        yield gr.skip(), images, first_seed, jobs.describe(status), job
+        first_seed = seed_of(status)
+        names = [f"generate-{first_seed + i}" for i in range(count or 1)] if first_seed is not None else ["generate"]
+        files, error = await jobs.outcome(client, status, names)
+        yield gr.skip(), files, first_seed, jobs.describe(status), job
+        jobs.discard(job)
+        if error:
+            raise error
 
     panel.wire(client, generate, [prompt, negative, model, steps, guidance, width, height, seed, count],
-               [preview, gallery, used_seed, info], run, stop, info, api_name="generate")
+               [preview, gallery, used_seed, info], run, stop, api_name="generate")
     reuse.click(lambda last: last if last is not None else -1, used_seed, seed, api_visibility="private")
     model.input(suggested_settings, model, [steps, guidance, width, height], api_visibility="private")
     dropped.upload(read_png_parameters, dropped, [prompt, negative, model, steps, guidance, width, height, seed],

@@ -11,6 +11,7 @@ from ui import jobs, panel
 
 OPERATION = OPERATIONS["remove_background"]
 OUTPUTS = [("Transparent PNG", "transparent"), ("Mask", "mask"), ("Solid colour", "color")]
+NAMES = {"transparent": "cutout", "mask": "mask", "color": "new-background"}  # download file names
 
 
 def render(client: StudioClient) -> None:
@@ -25,12 +26,13 @@ def render(client: StudioClient) -> None:
         with gr.Column():
             result, info = panel.result_view("remove-background")
 
-    async def remove_background(photo: dict[str, Any] | None, engine: str, output: str, color: str,
-                                progress: gr.Progress = gr.Progress()):
+    async def remove_background(photo: dict[str, Any] | None, engine: str | None = None, output: str | None = None,
+                                color: str | None = None, progress: gr.Progress = gr.Progress()):
         params = {"engine": engine, "output": output, "color": color}
+        name = f"{jobs.upload_stem(photo)}-{NAMES.get(output or 'transparent')}"
         async for update in jobs.run_job(client, OPERATION.name, {"image": jobs.read_upload(photo, "a photo")},
-                                         params, progress):
+                                         params, progress, name):
             yield update
 
-    panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop, info,
+    panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop,
                api_name="remove_background")

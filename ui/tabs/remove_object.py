@@ -62,15 +62,17 @@ def render(client: StudioClient) -> None:
         with gr.Column():
             result, info = panel.result_view("remove-object")
 
-    async def remove_object(editor: dict[str, Any] | None, image_file: str | None, mask_file: str | None,
-                            engine: str, dilate: int, feather: int, prompt: str, sd_model: str, steps: int,
-                            seed: int, progress: gr.Progress = gr.Progress()):
+    async def remove_object(editor: dict[str, Any] | None = None, image_file: str | None = None,
+                            mask_file: str | None = None, engine: str | None = None, dilate: int | None = None,
+                            feather: int | None = None, prompt: str | None = None, sd_model: str | None = None,
+                            steps: int | None = None, seed: int | None = None, progress: gr.Progress = gr.Progress()):
         params = {"engine": engine, "dilate": dilate, "feather": feather, "prompt": prompt, "sd_model": sd_model,
                   "steps": steps, "seed": seed}
+        name = f"{Path(image_file).stem if image_file else 'photo'}-removed"
         async for update in jobs.run_job(client, OPERATION.name, inputs_from(editor, image_file, mask_file),
-                                         params, progress):
+                                         params, progress, name):
             yield update
 
     panel.wire(client, remove_object, [editor, image_file, mask_file, engine, dilate, feather, prompt, sd_model,
-                                       steps, seed], [result, info], run, stop, info, api_name="remove_object",
+                                       steps, seed], [result, info], run, stop, api_name="remove_object",
                preprocess=True)

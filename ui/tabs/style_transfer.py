@@ -48,18 +48,23 @@ def render(client: StudioClient) -> None:
 
     gallery.select(pick_preset, None, preset, api_visibility="private")
 
-    async def style_transfer(photo: dict[str, Any] | None, style: dict[str, Any] | None, engine: str, preset: int,
-                             strength: float, keep_colors: bool, max_side: int, sd_style: str, sd_prompt: str,
-                             sd_model: str, steps: int, seed: int, progress: gr.Progress = gr.Progress()):
+    async def style_transfer(photo: dict[str, Any] | None, style: dict[str, Any] | None = None,
+                             engine: str | None = None, preset: int | None = None, strength: float | None = None,
+                             keep_colors: bool | None = None, max_side: int | None = None,
+                             sd_style: str | None = None, sd_prompt: str | None = None, sd_model: str | None = None,
+                             steps: int | None = None, seed: int | None = None,
+                             progress: gr.Progress = gr.Progress()):
         images = {"image": jobs.read_upload(photo, "a photo")}
         if style:
             images["style_image"] = jobs.read_upload(style, "a style image")
         params = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,
                   "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model,
                   "steps": steps, "seed": seed}
-        async for update in jobs.run_job(client, OPERATION.name, images, params, progress):
+        which = f"style-{preset or 0}" if not style and engine in (None, "auto", "neural-preset") else "styled"
+        async for update in jobs.run_job(client, OPERATION.name, images, params, progress,
+                                         f"{jobs.upload_stem(photo)}-{which}"):
             yield update
 
     inputs = [image, style_image, engine, preset, strength, keep_colors, max_side, sd_style, sd_prompt, sd_model,
               steps, seed]
-    panel.wire(client, style_transfer, inputs, [result, info], run, stop, info, api_name="style_transfer")
+    panel.wire(client, style_transfer, inputs, [result, info], run, stop, api_name="style_transfer")

@@ -147,8 +147,10 @@ class JobStore:
         rank = self.redis.zrank(self.waiting_key(queue), job_id)
         if rank is None:
             return None
-        running = [(self.running_key(queue), i) for i in self.redis.zrange(self.running_key(queue), 0, limit)]
-        waiting = [(self.waiting_key(queue), i) for i in self.redis.zrange(self.waiting_key(queue), 0, rank - 1)[:limit]]
+        before = min(rank, limit)
+        waiting = self.redis.zrange(self.waiting_key(queue), 0, before - 1) if before else []
+        running = [(self.running_key(queue), i) for i in self.redis.zrange(self.running_key(queue), 0, limit - 1)]
+        waiting = [(self.waiting_key(queue), i) for i in waiting]
         pipe = self.redis.pipeline(transaction=False)
         for _, ahead in running + waiting:
             pipe.hmget(self.job_key(ahead.decode()), "state", "operation", "percent", "started_at")

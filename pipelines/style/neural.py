@@ -8,8 +8,8 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
-from pipelines.tiles import run_tiled
 from pipelines.style.base import StyleEngine, StyleTransferParams
+from pipelines.tiles import run_tiled
 
 
 def _styletransfer() -> Any:

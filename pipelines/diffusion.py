@@ -134,7 +134,7 @@ def _fetch(repo_id: str, ctx: RunContext) -> str:
     except LocalEntryNotFoundError:
         pass
     how = (f"Download it where there is internet with 'hf download {repo_id}' (into HF_HOME), or put a "
-           f"diffusers folder in {diffusers_folder()}/<name> and choose <name> as the model.")
+           f"diffusers folder (one per model) in {diffusers_folder()} and choose the folder's name as the model.")
     if not downloads_allowed():
         raise StudioError(f"Model {repo_id} is not downloaded and downloads are turned off "
                           f"(HF_HUB_OFFLINE/STUDIO_OFFLINE). {how}")

@@ -82,19 +82,19 @@ class JobStatus:
         return self.state in TERMINAL
 
 
-def _remaining(typical: float | None, percent: float, elapsed: float) -> float | None:
-    """Seconds a running job has left: at first the operation's typical run time minus
-    what has passed, then more and more what its own progress rate says (so a stuck
-    percentage does not make the estimate climb, and a job unlike the others is
-    still estimated by its own pace)."""
-    by_pace = elapsed * (100 - percent) / percent if percent >= 1 else None
-    if typical is None:
-        return by_pace
-    by_typical = max(typical - elapsed, 0.0)
-    if by_pace is None:
+def _remaining(typical: float | None, percent: float, job: dict[str, str], now: float) -> float | None:
+    """Seconds a running job has left: the larger of what the operation's typical run
+    time leaves and what the job's own pace says (measured up to its last progress
+    report, so the estimate does not climb between reports). Both only go down while
+    the job runs at a steady pace."""
+    started = float(job.get("started_at") or now)
+    elapsed = now - started
+    by_typical = None if typical is None else max(typical - elapsed, 0.0)
+    if percent < 1:  # no progress reported yet: its pace is unknown
         return by_typical
-    weight = percent / 100
-    return (1 - weight) * by_typical + weight * by_pace
+    progressed = float(job.get("progress_at") or now) - started
+    by_pace = max(progressed * 100 / percent - elapsed, 0.0)
+    return by_pace if by_typical is None else max(by_typical, by_pace)
 
 
 class StudioClient:
@@ -146,6 +146,10 @@ class StudioClient:
         if parsed.engine != "auto":
             op.engine(parsed.engine)  # unknown engine -> InvalidInput
         return parsed
+
+    def check_upload(self, data: bytes) -> None:
+        """The checks `submit` makes on an image, for telling a person at upload time."""
+        self._validate_image("image", data, False, check_image)
 
     def _validate_image(self, name: str, data: bytes | None, named: bool, read: Callable[[bytes, int], Any]) -> Any:
         """`read(data, max_pixels)` (a full decode or the cheaper check), with the user's message on failure."""
@@ -204,8 +208,8 @@ class StudioClient:
             return replace(status, position=position, stage=stage)
         averages = functools.cache(self.store.average_duration)  # one read per operation
         now = time.time()
-        ahead = [_remaining(averages(r["operation"]), float(r["percent"]), now - float(r["started_at"] or now))
-                 if r["state"] == RUNNING else averages(r["operation"]) for r in records]
+        ahead = [_remaining(averages(r["operation"]), float(r["percent"]), r, now) if r["state"] == RUNNING
+                 else averages(r["operation"]) for r in records]
         own = averages(status.operation)
         eta = None if own is None or None in ahead else sum(ahead) / workers + own  # type: ignore[arg-type]
         count = len(records)
@@ -216,8 +220,7 @@ class StudioClient:
         return replace(status, position=position, eta_seconds=eta, stage=stage)
 
     def _with_running_eta(self, status: JobStatus, job: dict[str, str]) -> JobStatus:
-        elapsed = time.time() - float(job.get("started_at", time.time()))
-        eta = _remaining(self.store.average_duration(status.operation), status.percent, elapsed)
+        eta = _remaining(self.store.average_duration(status.operation), status.percent, job, time.time())
         return replace(status, eta_seconds=eta)
 
     def _fail_lost(self, job_id: str) -> None:

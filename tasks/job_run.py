@@ -46,7 +46,7 @@ class JobRun:
         if stage == last_stage and now - last_time < PROGRESS_INTERVAL and percent < 100 and preview is None:
             return
         self._last_write = (now, stage)
-        fields: dict[str, object] = {"percent": round(percent, 1), "stage": stage}
+        fields: dict[str, object] = {"percent": round(percent, 1), "stage": stage, "progress_at": time.time()}
         if preview is not None:
             self.store.put_blob(self.job_id, "preview", encode_png(preview))
             fields["preview_version"] = time.time()

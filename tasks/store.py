@@ -151,16 +151,16 @@ class JobStore:
         waiting = self.redis.zrange(self.waiting_key(queue), 0, before - 1) if before else []
         running = [(self.running_key(queue), i) for i in self.redis.zrange(self.running_key(queue), 0, limit - 1)]
         waiting = [(self.waiting_key(queue), i) for i in waiting]
+        fields = ("state", "operation", "percent", "started_at", "progress_at")
         pipe = self.redis.pipeline(transaction=False)
         for _, ahead in running + waiting:
-            pipe.hmget(self.job_key(ahead.decode()), "state", "operation", "percent", "started_at")
+            pipe.hmget(self.job_key(ahead.decode()), *fields)
         records, gone = [], []
-        for (key, ahead), (state, operation, percent, started) in zip(running + waiting, pipe.execute()):
-            if state is None:
+        for (key, ahead), values in zip(running + waiting, pipe.execute()):
+            if values[0] is None:
                 gone.append((key, ahead))
                 continue
-            records.append({"state": state.decode(), "operation": operation.decode(),
-                            "percent": (percent or b"0").decode(), "started_at": (started or b"").decode()})
+            records.append({name: value.decode() for name, value in zip(fields, values) if value is not None})
         for key, ahead in gone:
             self.redis.zrem(key, ahead)
         return records, rank - sum(key == self.waiting_key(queue) for key, _ in gone)

@@ -12,6 +12,8 @@ CSS = """
 .studio-status progress.studio-bar { width: 100%; height: 12px; accent-color: var(--color-accent); }
 .studio-status .studio-note { margin-top: 4px; font-size: 0.92em; }
 .studio-status .studio-job { margin-top: 4px; font-size: 0.75em; opacity: 0.6; }
+/* gr.Progress (for API clients) would draw Gradio's own bar over the status box */
+.studio-status > .wrap, .studio-result > .wrap { display: none !important; }
 .studio-result img { background: repeating-conic-gradient(#d4d4d4 0% 25%, #ffffff 0% 50%) 50% / 20px 20px; }
 """
 

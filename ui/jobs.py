@@ -28,6 +28,15 @@ def read_upload(payload: dict[str, Any] | None, what: str) -> bytes:
     return Path(payload["path"]).read_bytes()
 
 
+def check_upload(client: StudioClient, payload: dict[str, Any] | None) -> None:
+    """Warn at once (not only at Run) when an uploaded file is not a usable image."""
+    if payload and payload.get("path"):
+        try:
+            client.check_upload(Path(payload["path"]).read_bytes())
+        except StudioError as exc:
+            gr.Warning(str(exc), duration=None)
+
+
 def upload_stem(payload: dict[str, Any] | None, fallback: str = "photo") -> str:
     """The uploaded file's name without its extension, for naming downloads."""
     name = Path((payload or {}).get("orig_name") or (payload or {}).get("path") or fallback).stem
@@ -80,7 +89,11 @@ async def run_job(client: StudioClient, operation: str, images: dict[str, bytes]
     """A tab's whole handler: yield (image, status html, job id) as the job goes; the
     image arrives with the final status line, as a file called `name`.png."""
     yield None, starting(), None  # the previous result and status go at once
-    job = await submit(client, operation, images, params)
+    try:
+        job = await submit(client, operation, images, params)
+    except gr.Error as exc:
+        yield gr.skip(), not_started(exc), None
+        raise
     async for status in updates(client, job, progress):
         if not status.done:
             yield gr.skip(), describe(status), job
@@ -147,6 +160,10 @@ def stage_line(status: JobStatus) -> str:
 
 def starting() -> str:
     return _box(None, "<b>Submitting</b>…")
+
+
+def not_started(error: gr.Error) -> str:
+    return _box(None, f"<b>Not started:</b> {_e(error.message)}")
 
 
 def describe(status: JobStatus) -> str:

@@ -10,9 +10,13 @@ from tasks.client import StudioClient
 from ui import jobs
 
 
-def photo_input(key: str, label: str = "Photo") -> gr.Image:
-    """An upload whose original file reaches the worker (events use preprocess=False)."""
-    return gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], elem_id=key)
+def photo_input(client: StudioClient, key: str, label: str = "Photo") -> gr.Image:
+    """An upload whose original file reaches the worker (events use preprocess=False).
+    A file that cannot be used is flagged as soon as it is uploaded."""
+    image = gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], elem_id=key)
+    image.upload(lambda payload: jobs.check_upload(client, payload), image, None, preprocess=False,
+                 concurrency_limit=None, show_progress="hidden", api_visibility="private")
+    return image
 
 
 def buttons(run_label: str) -> tuple[gr.Button, gr.Button]:
@@ -40,10 +44,12 @@ def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, r
     box carries the one progress bar. Without `preprocess`, the handler gets uploads as
     files (see `photo_input`)."""
     job_id = gr.State()
-    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name, preprocess=preprocess,
-                        concurrency_limit=None, show_progress="hidden")
+    # registered before the handler: a listener added after a generator's on the same
+    # trigger did not update the page until the generator ended (Gradio 6.31)
     run.click(lambda: gr.Button(interactive=True), None, stop, queue=False, show_progress="hidden",
               api_visibility="private")
+    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name, preprocess=preprocess,
+                        concurrency_limit=None, show_progress="hidden")
     running.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
                  api_visibility="private")
     stop.click(lambda job: jobs.cancel(client, job), job_id, None, queue=False, show_progress="hidden",

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pipelines.faceswap import DETECT_FACES, FACE_SWAP
 from tasks.client import StudioClient
-from ui import jobs, panel
+from ui import examples, jobs, panel
 
 
 def render(client: StudioClient) -> None:
@@ -18,8 +18,10 @@ def render(client: StudioClient) -> None:
     with gr.Row():
         with gr.Column():
             with gr.Row():
-                source = panel.photo_input("face-swap-source", "Source photo (the face to use)")
-                target = panel.photo_input("face-swap-target", "Target photo")
+                source = panel.photo_input(client, "face-swap-source", "Source photo (the face to use)")
+                target = panel.photo_input(client, "face-swap-target", "Target photo")
+            gr.Examples(examples.rows(("portrait.jpg", "astronaut.jpg"), ("astronaut.jpg", "group.jpg")),
+                        [source, target], label="Try a pair (source, target)")
             with gr.Row():
                 source_faces = gr.Image(label="Faces found in the source", interactive=False, type="pil")
                 target_faces = gr.Image(label="Faces found in the target", interactive=False, type="pil")
@@ -59,9 +61,9 @@ def render(client: StudioClient) -> None:
         annotated, numbers = await detect_faces(photo, engine, progress)
         return annotated, gr.update(choices=numbers, value=[])
 
-    source.upload(on_source, [source, engine], [source_faces, source_face], preprocess=False,
+    source.change(on_source, [source, engine], [source_faces, source_face], preprocess=False,
                   concurrency_limit=None, api_name="detect_source_faces")
-    target.upload(on_target, [target, engine], [target_faces, chosen], preprocess=False,
+    target.change(on_target, [target, engine], [target_faces, chosen], preprocess=False,
                   concurrency_limit=None, api_name="detect_target_faces")
 
     async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str | None = None,

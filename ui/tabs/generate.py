@@ -60,14 +60,17 @@ def render(client: StudioClient) -> None:
         with gr.Column():
             prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse on a cliff at dusk, oil painting")
             negative = gr.Textbox(label="Negative prompt", lines=1)
+            gr.Examples([["a lighthouse on a cliff at dusk, oil painting"], ["a red fox in fresh snow, photo"],
+                         ["a bowl of ramen, studio lighting, 35 mm"]], [prompt], label="Try a prompt")
             model = gr.Dropdown(model_choices(), value="sd-turbo", allow_custom_value=True,
-                                label="Model (preset, Hugging Face id, or a folder in the models folder)")
+                                label="Model (preset, Hugging Face id, or a folder in the models folder)",
+                                elem_id="generate-model")
             with gr.Row():
-                steps = gr.Slider(1, 150, value=4, step=1, label="Steps")
+                steps = gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="generate-steps")
                 guidance = gr.Slider(0, 30, value=0, step=0.5, label="Guidance (0 for turbo models)")
             with gr.Row():
-                width = gr.Slider(64, 2048, value=512, step=8, label="Width")
-                height = gr.Slider(64, 2048, value=512, step=8, label="Height")
+                width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id="generate-width")
+                height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id="generate-height")
             with gr.Row():
                 seed = gr.Number(-1, precision=0, label="Seed (-1 = random)")
                 reuse = gr.Button("Reuse last seed", size="sm")
@@ -87,8 +90,12 @@ def render(client: StudioClient) -> None:
                        progress: gr.Progress = gr.Progress()):
         params = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps,
                   "guidance": guidance, "width": width, "height": height, "seed": seed, "num_images": count}
-        yield None, [], gr.skip(), jobs.starting(), None
-        job = await jobs.submit(client, OPERATION.name, {}, params)
+        yield None, [], None, jobs.starting(), None
+        try:
+            job = await jobs.submit(client, OPERATION.name, {}, params)
+        except gr.Error as exc:
+            yield gr.skip(), gr.skip(), gr.skip(), jobs.not_started(exc), None
+            raise
         shown = None
         async for status in jobs.updates(client, job, progress):
             if status.done:

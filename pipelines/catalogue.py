@@ -1,7 +1,13 @@
-"""Every operation the studio offers, by name. The queue registers one task per entry."""
+"""Every operation the studio offers, by name. The queue registers one task per entry.
+
+The diagnostic operation (timed no-op steps, for the queue's tests and benchmarks)
+exists only where `STUDIO_DIAGNOSTIC=1`: a visitor could otherwise hold a worker
+for an hour with one request."""
+import os
+
 from pipelines import background, diagnostic, faceswap, generate, inpaint, style
 from pipelines.registry import Operation
 
 _ALL = (generate.OPERATION, faceswap.FACE_SWAP, faceswap.DETECT_FACES, background.OPERATION, inpaint.OPERATION,
-        style.OPERATION, diagnostic.OPERATION)
+        style.OPERATION) + ((diagnostic.OPERATION,) if os.environ.get("STUDIO_DIAGNOSTIC") == "1" else ())
 OPERATIONS: dict[str, Operation] = {op.name: op for op in _ALL}

@@ -1,8 +1,8 @@
 """Identity operation for checking the queue itself.
 
 It returns its input after `steps` pauses, reporting progress and honouring
-cancel at each one, with no model cost. The benchmark uses it to measure queue
-overhead and `launch.py --self-test` to check that a worker answers on a queue.
+cancel at each one, with no model cost. The queue tests and benchmarks use it; it
+is offered only where STUDIO_DIAGNOSTIC=1 (see pipelines.catalogue).
 """
 from __future__ import annotations
 

@@ -32,6 +32,11 @@ PRESETS = {
 }
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 FOLDER_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+# What `_load` reads of a diffusers repository: the configs, tokenizer files and the
+# components' safetensors, not the single-file checkpoints, .bin/.ckpt/ONNX/Flax copies
+# or the fp16 variants beside them (`*` matches across folders).
+DIFFUSERS_FILES = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]
+NOT_LOADED = ["*.fp16.safetensors", "*.non_ema.safetensors", "*.ema.safetensors"]
 
 # Linear maps from the 4 latent channels to RGB, for cheap previews (no VAE decode).
 LATENT_RGB = {
@@ -46,11 +51,27 @@ def diffusers_folder() -> Path:
     return models_home() / "diffusers"
 
 
+def hub_id_allowed(repo_id: str) -> bool:
+    """Whether a visitor may name this Hugging Face id: the presets' always; others only
+    those the operator lists in STUDIO_ALLOW_MODELS, or any with STUDIO_ALLOW_ANY_MODEL=1
+    (a download fills the models disk, so it is not every visitor's choice)."""
+    if repo_id in PRESETS.values() or os.environ.get("STUDIO_ALLOW_ANY_MODEL") == "1":
+        return True
+    return repo_id in {name.strip() for name in os.environ.get("STUDIO_ALLOW_MODELS", "").split(",")}
+
+
 def check_model_name(model: str) -> str:
-    """A syntax check fit for a params validator: a preset, an owner/name id or a plain folder name."""
+    """A check fit for a params validator: a preset, a plain folder name (of the models
+    folder's diffusers/), or an owner/name id the operator allows."""
     model = model.strip()
-    if model in PRESETS or HUB_ID.match(model) or FOLDER_NAME.match(model):
+    if model in PRESETS or FOLDER_NAME.match(model):
         return model
+    if HUB_ID.match(model):
+        if hub_id_allowed(model):
+            return model
+        raise ValueError(f"model {model!r} is not offered on this studio: choose a preset ({', '.join(PRESETS)}) "
+                         "or a folder of the models folder (the operator can allow Hugging Face ids with "
+                         "STUDIO_ALLOW_MODELS or STUDIO_ALLOW_ANY_MODEL=1)")
     raise ValueError(f"Unknown model {model!r}: use a preset ({', '.join(PRESETS)}), a Hugging Face id like "
                      "owner/name, or the name of a folder in the models folder's diffusers/")
 
@@ -62,9 +83,25 @@ def resolve_model(model: str) -> str:
         return str(diffusers_folder() / model)
     model = PRESETS.get(model, model)
     if HUB_ID.match(model):
-        return model
+        try:
+            return check_model_name(model)  # the worker checks too: its own operator's allow-list
+        except ValueError as exc:
+            raise InvalidInput(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from None
     raise InvalidInput(f"Unknown model {model!r}: use a preset ({', '.join(PRESETS)}), a Hugging Face id "
                        f"like owner/name, or the name of a diffusers folder in {diffusers_folder()}.")
+
+
+def local_models() -> list[str]:
+    """Models this machine can load without a download: presets and allowed ids in the
+    Hugging Face cache, and the diffusers folders of the models folder."""
+    from huggingface_hub import try_to_load_from_cache
+
+    folder = diffusers_folder()
+    found = sorted(p.name for p in folder.iterdir() if (p / "model_index.json").is_file()) if folder.is_dir() else []
+    for name, repo_id in PRESETS.items():
+        if isinstance(try_to_load_from_cache(repo_id, "model_index.json"), str):
+            found += [name, repo_id]
+    return found
 
 
 def resolve_seed(seed: int) -> int:
@@ -139,7 +176,8 @@ def _fetch(repo_id: str, ctx: RunContext) -> str:
         raise StudioError(f"Model {repo_id} is not downloaded and downloads are turned off "
                           f"(HF_HUB_OFFLINE/STUDIO_OFFLINE). {how}")
     try:
-        return snapshot_download(repo_id, tqdm_class=_progress_bar(ctx, f"downloading {repo_id}"))
+        return snapshot_download(repo_id, allow_patterns=DIFFUSERS_FILES, ignore_patterns=NOT_LOADED,
+                                 tqdm_class=_progress_bar(ctx, f"downloading {repo_id}"))
     except Exception as exc:  # network, auth (gated models), disk: all end the same way for the user
         raise StudioError(f"Model {repo_id} could not be downloaded ({type(exc).__name__}: {exc}). {how}") from None
 

@@ -6,7 +6,7 @@ read them back.
 """
 from __future__ import annotations
 
-import re
+import contextlib
 from typing import Any
 
 from PIL import Image
@@ -76,13 +76,14 @@ def format_parameters(params: GenerateParams, seed: int) -> str:
             f"Size: {params.width}x{params.height}, Model: {params.model}")
 
 
-SETTING = re.compile(r"\s*([\w ]+):\s*([^,]+)")
+MAX_PARAMETERS_TEXT = 20_000  # A1111's text is a few hundred characters; a PNG can carry a megabyte
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
-    """The fields `format_parameters` (or AUTOMATIC1111) wrote, as GenerateParams keys."""
-    lines = text.strip().split("\n")
-    settings = dict(SETTING.findall(lines[-1])) if len(lines) > 1 else {}
+    """The fields `format_parameters` (or AUTOMATIC1111) wrote, as GenerateParams keys.
+    Linear in the text, which is untrusted (it comes from a dropped PNG), and capped."""
+    lines = text[:MAX_PARAMETERS_TEXT].strip().split("\n")
+    settings = _settings(lines[-1]) if len(lines) > 1 else {}
     prompt_lines = lines[:-1] if settings else lines
     negative = [line for line in prompt_lines if line.startswith("Negative prompt:")]
     found: dict[str, Any] = {
@@ -93,11 +94,18 @@ def parse_parameters(text: str) -> dict[str, Any]:
                    "Model": ("model", str)}
     for key, (field, convert) in conversions.items():
         if key in settings:
-            found[field] = convert(settings[key].strip())
-    if "Size" in settings:
-        width, _, height = settings["Size"].partition("x")
+            with contextlib.suppress(ValueError):
+                found[field] = convert(settings[key][:40])
+    width, _, height = settings.get("Size", "").partition("x")
+    if width.isdigit() and height.isdigit() and len(width) < 6 and len(height) < 6:
         found["width"], found["height"] = int(width), int(height)
     return found
+
+
+def _settings(line: str) -> dict[str, str]:
+    """"Steps: 4, CFG scale: 0, Seed: 7" -> {"Steps": "4", ...}, by splitting (no regex backtracking)."""
+    pairs = (part.partition(":") for part in line.split(","))
+    return {key.strip(): value.strip() for key, colon, value in pairs if colon and key.strip()}
 
 
 OPERATION = Operation(

@@ -88,6 +88,12 @@ class Operation:
         return self.auto_device if engine_name == AUTO else self.engine(engine_name).device
 
 
+def installed_engines(operations: dict[str, Operation]) -> list[str]:
+    """"<operation>/<engine>" for each engine that can run here without a download."""
+    return [f"{op.name}/{name}" for op in operations.values() for name, engine in op.engines.items()
+            if engine.weights_present()]
+
+
 def pick_engine(op: Operation, requested: str, ctx: RunContext) -> Engine:
     """The engine to run: the one asked for (weights fetched if needed), or for
     "auto" the best with weights present, else the first that can be fetched,

@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pipelines.catalogue import OPERATIONS
@@ -45,6 +46,14 @@ class JobNotFinished(StudioError):
     pass
 
 
+class Busy(StudioError):
+    """Not queued now: the owner has too many jobs, or the studio too many waiting."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def _needs_queue(method):
     """Turn "Redis is down" into a message for the user instead of a traceback."""
 
@@ -54,6 +63,10 @@ def _needs_queue(method):
             return method(self, *args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, BrokerUnavailable) as exc:
             raise QueueUnavailable(f"The job queue at {self.settings.redis_url} is not reachable ({exc}).") from None
+        except ResponseError as exc:
+            if str(exc).startswith("OOM"):  # the server's maxmemory, with no eviction of live jobs
+                raise Busy("The job queue is full (its memory limit is reached); try again in a minute.", 60) from None
+            raise
 
     return wrapper
 
@@ -82,6 +95,16 @@ class JobStatus:
         return self.state in TERMINAL
 
 
+@dataclass(frozen=True)
+class Availability:
+    """What the running workers have, from their presence records."""
+
+    queues: frozenset[str]  # queues some worker consumes
+    engines: frozenset[str]  # "<operation>/<engine>" runnable without a download on some worker
+    models: frozenset[str]  # diffusion models (names and ids) some gpu worker has
+    downloads: bool  # some worker may download what it lacks
+
+
 def _remaining(typical: float | None, percent: float, job: dict[str, str], now: float) -> float | None:
     """Seconds a running job has left: the larger of what the operation's typical run
     time leaves and what the job's own pace says (measured up to its last progress
@@ -105,10 +128,14 @@ class StudioClient:
     # submit -----------------------------------------------------------------
     @_needs_queue
     def submit(self, operation: str, images: dict[str, bytes], params: dict[str, Any] | None = None,
-               callback_url: str | None = None) -> str:
+               callback_url: str | None = None, owner: str | None = None) -> str:
         """Validate and queue a job; returns its id (unguessable, 128 bits). With
-        `callback_url`, the final status is POSTed there when the job ends."""
+        `callback_url`, the final status is POSTed there when the job ends. `owner` (a
+        browser, user or token: whoever is not trusted with the whole queue) is held to
+        a share of it; callers with no owner are scripts that reach Redis anyway."""
         op = self.operation(operation)
+        if owner is not None:
+            self._admit(owner)
         parsed = self._validate_params(op, params or {})
         named = len(op.all_inputs) > 1  # say which image is wrong
         given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
@@ -117,16 +144,28 @@ class StudioClient:
         checked = {name: self._validate_image(name, images.get(name), named, read) for name in given}
         if op.check_inputs:
             op.check_inputs(checked, parsed)
-        blobs = {f"in:{name}": images[name] for name in given}
         queue = op.device_for(parsed.engine)
         job_id = secrets.token_hex(16)
         fields = {"operation": op.name, "params": parsed.model_dump_json()}
         if callback_url:
             fields["callback_url"] = check_callback_url(callback_url)
-        self.store.create(job_id, fields, blobs, queue)
+        self.store.create(job_id, fields, {name: images[name] for name in given}, queue, owner or "local")
         # The job store holds the outcome, so Celery's own result is not waited on.
         app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
         return job_id
+
+    def _admit(self, owner: str) -> None:
+        """Busy unless `owner` may queue one more job."""
+        waiting = self.store.waiting_count(("cpu", "gpu"))
+        if waiting >= self.settings.max_waiting:
+            known = [t for t in map(self.store.average_duration, OPERATIONS) if t is not None] or [1.0]
+            workers = max(1, len(self.store.workers()))
+            retry = max(10.0, waiting * sum(known) / len(known) / workers)  # until about this many have run
+            raise Busy(f"The studio is busy ({waiting} jobs are waiting); try again in about {retry:.0f} s.", retry)
+        active = self.store.active_jobs(owner)
+        if active >= self.settings.max_jobs_per_owner:
+            raise Busy(f"You have {active} jobs waiting or running (at most {self.settings.max_jobs_per_owner} at "
+                       "a time); wait for one to finish, or cancel one.", 10.0)
 
     @staticmethod
     def operation(name: str) -> Operation:
@@ -196,6 +235,14 @@ class StudioClient:
         if state == RUNNING:
             return self._with_running_eta(status, job)
         return status
+
+    @_needs_queue
+    def availability(self) -> Availability:
+        workers = list(self.store.workers().values())
+        return Availability(queues=frozenset(q for w in workers for q in w["queues"]),
+                            engines=frozenset(e for w in workers for e in w.get("engines", [])),
+                            models=frozenset(m for w in workers for m in w.get("models", [])),
+                            downloads=any(w.get("downloads") for w in workers))
 
     def _with_queue_position(self, status: JobStatus) -> JobStatus:
         """Position, the jobs ahead, and an ETA made of the time left of the running jobs,

@@ -2,17 +2,31 @@
 others" from "no worker consumes this queue" and divide ETAs by workers."""
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 from celery.signals import worker_ready, worker_shutdown
 from redis import Redis
 
+from pipelines import diffusion
+from pipelines.catalogue import OPERATIONS
+from pipelines.registry import installed_engines
+from pipelines.weights import downloads_allowed
 from tasks.celery_app import settings
 from tasks.store import JobStore
 
+log = logging.getLogger(__name__)
 ANNOUNCE_EVERY = 3.0
 _stop = threading.Event()
+
+
+def record(queues: list[str]) -> dict[str, object]:
+    """What the UI may tell a visitor about this worker: its queues, which engines and
+    models it has on disk, and whether it may download the others."""
+    models = diffusion.local_models() if "gpu" in queues else []
+    return {"queues": queues, "pid": os.getpid(), "engines": installed_engines(OPERATIONS), "models": models,
+            "downloads": downloads_allowed()}
 
 
 @worker_ready.connect
@@ -23,7 +37,10 @@ def _announce(sender, **_: object) -> None:
 
     def loop() -> None:
         while not _stop.is_set():
-            store.announce_worker(hostname, queues, os.getpid(), ttl=ANNOUNCE_EVERY * 3)
+            try:
+                store.announce_worker(hostname, record(queues), ttl=ANNOUNCE_EVERY * 3)
+            except Exception:  # Redis away for a moment: announce again at the next beat
+                log.warning("could not announce worker %s", hostname, exc_info=True)
             _stop.wait(ANNOUNCE_EVERY)
 
     threading.Thread(target=loop, name="presence", daemon=True).start()

@@ -18,6 +18,8 @@ class Settings:
     cancel_grace: float  # seconds a job may ignore a cancel before its process is terminated
     heartbeat_seconds: float
     lost_after: float  # a running job whose heartbeat is older than this is failed as lost
+    max_jobs_per_owner: int  # queued + running jobs one browser, user or token may have
+    max_waiting: int  # queued jobs in all, beyond which submissions are turned away for a while
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,4 +31,6 @@ class Settings:
             cancel_grace=float(_env("STUDIO_CANCEL_GRACE", "10")),
             heartbeat_seconds=float(_env("STUDIO_HEARTBEAT_SECONDS", "1")),
             lost_after=float(_env("STUDIO_LOST_AFTER", "10")),
+            max_jobs_per_owner=int(_env("STUDIO_MAX_JOBS_PER_OWNER", "10")),
+            max_waiting=int(_env("STUDIO_MAX_WAITING", "200")),
         )

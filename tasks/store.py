@@ -6,8 +6,10 @@ Keys (all expire after the job TTL):
   studio:job:<id>:done        list that gets the final state when the job ends (wakes `wait`)
   studio:waiting:<queue>      sorted set of queued job ids by submit time (queue position)
   studio:running:<queue>      sorted set of running job ids by start time (ETAs of jobs behind them)
+  studio:owner:<owner>        sorted set of an owner's queued and running job ids (fair share)
   studio:stats:<operation>    hash: moving average of run times of succeeded jobs (for ETAs)
-  studio:worker:<hostname>    JSON {queues, pid}: a live worker, refreshed while it runs
+  studio:workers              hash: hostname -> JSON {queues, pid, engines, models, downloads}
+  studio:workers:until        sorted set: hostname by the server time its record stops counting
   studio:webhooks             list of ended job ids whose callback_url is still to be called
 """
 from __future__ import annotations
@@ -49,6 +51,12 @@ for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[fields_end + i - 2], 'EX', A
 local queue = redis.call('HGET', KEYS[1], 'queue')
 redis.call('ZREM', 'studio:waiting:' .. queue, ARGV[3])
 redis.call('ZREM', 'studio:running:' .. queue, ARGV[3])
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner then redis.call('ZREM', 'studio:owner:' .. owner, ARGV[3]) end
+-- the inputs are not needed any more: only the outputs stay for the TTL
+for name in string.gmatch(redis.call('HGET', KEYS[1], 'inputs') or '', '[^,]+') do
+  redis.call('DEL', KEYS[1] .. ':blob:in:' .. name)
+end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local seconds = redis.call('HGET', KEYS[1], 'run_seconds')
 if redis.call('HGET', KEYS[1], 'state') == 'succeeded' and seconds then
@@ -67,12 +75,32 @@ return 1
 """
 
 
+# Worker presence, timed by the Redis server's clock (TIME), so machines whose clocks
+# differ agree on who is alive.
+WORKERS, WORKERS_UNTIL = "studio:workers", "studio:workers:until"
+_ANNOUNCE = """
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], t[1] + t[2] / 1e6 + tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"""
+_LIVE_WORKERS = """
+local t = redis.call('TIME')
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t[1] + t[2] / 1e6)) do
+  redis.call('ZREM', KEYS[2], gone)
+  redis.call('HDEL', KEYS[1], gone)
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
 class JobStore:
     def __init__(self, redis: Redis, ttl: int):
         self.redis = redis
         self.ttl = ttl
         self._begin = redis.register_script(_BEGIN)
         self._finish = redis.register_script(_FINISH)
+        self._announce = redis.register_script(_ANNOUNCE)
+        self._live_workers = redis.register_script(_LIVE_WORKERS)
 
     # keys -----------------------------------------------------------------
     @staticmethod
@@ -96,17 +124,44 @@ class JobStore:
     def running_key(queue: str) -> str:
         return f"studio:running:{queue}"
 
+    @staticmethod
+    def owner_key(owner: str) -> str:
+        return f"studio:owner:{owner}"
+
     # jobs -----------------------------------------------------------------
-    def create(self, job_id: str, fields: dict[str, Any], blobs: dict[str, bytes], queue: str) -> None:
+    def create(self, job_id: str, fields: dict[str, Any], inputs: dict[str, bytes], queue: str, owner: str) -> None:
+        """A queued job with its input images (`inputs` by name: dropped when it ends)."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)  # one round trip; the job id is not yet known to anyone
-        for name, data in blobs.items():
-            pipe.set(self.blob_key(job_id, name), data, ex=self.ttl)
+        for name, data in inputs.items():
+            pipe.set(self.blob_key(job_id, f"in:{name}"), data, ex=self.ttl)
         pipe.hset(self.job_key(job_id), mapping={**fields, "state": QUEUED, "queue": queue, "created_at": now,
-                                                 "percent": 0, "stage": "queued", "attempts": 0})
+                                                 "percent": 0, "stage": "queued", "attempts": 0, "owner": owner,
+                                                 "inputs": ",".join(inputs)})
         pipe.expire(self.job_key(job_id), self.ttl)
         pipe.zadd(self.waiting_key(queue), {job_id: now})
+        pipe.zadd(self.owner_key(owner), {job_id: now})
+        pipe.expire(self.owner_key(owner), self.ttl)
         pipe.execute()
+
+    def active_jobs(self, owner: str) -> int:
+        """How many of `owner`'s jobs are queued or running (ids of expired jobs are dropped)."""
+        ids = self.redis.zrange(self.owner_key(owner), 0, -1)
+        if not ids:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.exists(self.job_key(job_id.decode()))
+        gone = [job_id for job_id, exists in zip(ids, pipe.execute()) if not exists]
+        if gone:
+            self.redis.zrem(self.owner_key(owner), *gone)
+        return len(ids) - len(gone)
+
+    def waiting_count(self, queues: tuple[str, ...]) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zcard(self.waiting_key(queue))
+        return sum(pipe.execute())
 
     def get(self, job_id: str) -> dict[str, str] | None:
         raw = self.redis.hgetall(self.job_key(job_id))
@@ -178,13 +233,17 @@ class JobStore:
         return float(value) if value is not None else None
 
     # workers ----------------------------------------------------------------
-    def announce_worker(self, hostname: str, queues: list[str], pid: int, ttl: float) -> None:
-        self.redis.set(f"studio:worker:{hostname}", json.dumps({"queues": queues, "pid": pid}), px=int(ttl * 1000))
+    def announce_worker(self, hostname: str, record: dict[str, Any], ttl: float) -> None:
+        """`record` (queues, pid, what it has installed) stands for `ttl` seconds of the server's clock."""
+        self._announce(keys=[WORKERS, WORKERS_UNTIL], args=[hostname, json.dumps(record), ttl])
 
     def withdraw_worker(self, hostname: str) -> None:
-        self.redis.delete(f"studio:worker:{hostname}")
+        pipe = self.redis.pipeline()
+        pipe.hdel(WORKERS, hostname)
+        pipe.zrem(WORKERS_UNTIL, hostname)
+        pipe.execute()
 
     def workers(self) -> dict[str, dict[str, Any]]:
-        keys = list(self.redis.scan_iter("studio:worker:*", count=100))
-        values = self.redis.mget(keys) if keys else []
-        return {k.decode().split(":", 2)[2]: json.loads(v) for k, v in zip(keys, values) if v}
+        """The live workers' records (two small keys, whatever else Redis holds)."""
+        raw = self._live_workers(keys=[WORKERS, WORKERS_UNTIL])
+        return {raw[i].decode(): json.loads(raw[i + 1]) for i in range(0, len(raw), 2)}

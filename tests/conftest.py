@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -45,6 +46,7 @@ os.environ.update(
     STUDIO_LOST_AFTER="5",
     XDG_CACHE_HOME=str(STATE / "cache"),
     STUDIO_WEBHOOK_ALLOW="127.0.0.1/32",  # the webhook receiver in test_rest_api
+    STUDIO_DIAGNOSTIC="1",  # the timed no-op operation the queue tests use (off by default)
 )
 os.environ.pop("U2NET_HOME", None)
 
@@ -137,28 +139,54 @@ def cpu_worker(client, u2netp_installed):
     worker.stop()
 
 
+class UIProcess:
+    """A real UI process (`launch.py --no-worker`) against the suite's server, with
+    `args` and the suite's environment changed by `env` (None values remove a variable)."""
+
+    def __init__(self, *args: str, **env: str | None):
+        self.port = free_port()
+        environment = {**os.environ, **{k: v for k, v in env.items() if v is not None}}
+        for name in (k for k, v in env.items() if v is None):
+            environment.pop(name, None)
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "launch.py"), "--no-worker", "--port", str(self.port), *args],
+            cwd=ROOT, env=environment, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.port}/"
+        wait_http(self.url, self.process)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
 @pytest.fixture(scope="session")
 def ui_url(cpu_worker):
-    """The real UI process (`launch.py --no-worker`) against the suite's server."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "launch.py"), "--no-worker", "--port", str(port)],
-        cwd=ROOT, env=os.environ.copy(), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    wait_http(url, process)
-    yield url
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    """The real UI process, as `launch.py --no-worker` starts it."""
+    ui = UIProcess()
+    yield ui.url
+    ui.stop()
+
+
+@pytest.fixture(scope="session")
+def locked_ui(cpu_worker):
+    """A UI as one shares it with strangers: an access token, no test-only operation, no
+    webhook allow-list, small limits (3 jobs per visitor, 6 waiting in all, 5 MB uploads)."""
+    ui = UIProcess(STUDIO_API_TOKEN="s3cret", STUDIO_DIAGNOSTIC=None, STUDIO_WEBHOOK_ALLOW=None,
+                   STUDIO_MAX_JOBS_PER_OWNER="3", STUDIO_MAX_WAITING="6", STUDIO_MAX_UPLOAD_MB="5")
+    yield ui
+    ui.stop()
 
 
 def wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    """Until the server answers at all (a 401 of a locked studio counts)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "the UI process exited during start-up"
         try:
             urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
             return
         except OSError:
             time.sleep(0.3)

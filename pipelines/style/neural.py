@@ -8,7 +8,7 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
-from pipelines.style.base import StyleEngine, StyleTransferParams
+from pipelines.style.base import PRESET_NAMES, StyleEngine, StyleTransferParams
 from pipelines.tiles import run_tiled
 
 
@@ -42,7 +42,7 @@ class NeuralPresetEngine(StyleEngine):
         return run_tiled(image, one_call, ctx, f"preset {params.preset}")
 
     def describe(self, params: StyleTransferParams) -> str:
-        return f"preset {params.preset}"
+        return f"preset {params.preset} ({PRESET_NAMES[params.preset]})"
 
 
 class NeuralImageEngine(StyleEngine):

@@ -12,9 +12,7 @@ from tasks.client import StudioClient
 from ui import examples, jobs, panel
 
 
-def render(client: StudioClient) -> None:
-    engines = [("Auto (insightface if present, else face mesh)", "auto")] + [
-        (e.label, name) for name, e in FACE_SWAP.engines.items()]
+def render(client: StudioClient) -> list[panel.OnLoad]:
     with gr.Row():
         with gr.Column():
             with gr.Row():
@@ -25,7 +23,8 @@ def render(client: StudioClient) -> None:
             with gr.Row():
                 source_faces = gr.Image(label="Faces found in the source", interactive=False, type="pil")
                 target_faces = gr.Image(label="Faces found in the target", interactive=False, type="pil")
-            engine = gr.Dropdown(engines, value="auto", label="Engine")
+            engines = panel.engine_dropdown(client, FACE_SWAP, "Auto (insightface if present, else face mesh)")
+            engine = engines.component
             with gr.Row():
                 source_face = gr.Dropdown([1], value=1, label="Source face")
                 chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)")
@@ -34,12 +33,13 @@ def render(client: StudioClient) -> None:
         with gr.Column():
             result, info = panel.result_view("face-swap")
 
-    async def detect_faces(photo: dict[str, Any] | None, engine: str, progress: gr.Progress = gr.Progress()):
+    async def detect_faces(photo: dict[str, Any] | None, engine: str, request: gr.Request | None,
+                           progress: gr.Progress):
         """Numbered faces of one photo, and the face numbers to choose from."""
         if not photo:
-            return None, gr.update(choices=[], value=[])
+            return None, []
         images = {"image": jobs.read_upload(photo, "a photo")}
-        job = await jobs.submit(client, DETECT_FACES.name, images, {"engine": engine})
+        job = await jobs.submit(client, DETECT_FACES.name, images, {"engine": engine}, jobs.owner_of(request))
         async for status in jobs.follow(client, job, progress):
             pass
         files, error = await jobs.outcome(client, status, [f"{jobs.upload_stem(photo)}-faces"])
@@ -53,12 +53,14 @@ def render(client: StudioClient) -> None:
             gr.Warning("No face was found in this photo.")
         return annotated, list(range(1, count + 1))
 
-    async def on_source(photo: dict[str, Any] | None, engine: str, progress: gr.Progress = gr.Progress()):
-        annotated, numbers = await detect_faces(photo, engine, progress)
+    async def on_source(photo: dict[str, Any] | None, engine: str, request: gr.Request = None,
+                        progress: gr.Progress = gr.Progress()):
+        annotated, numbers = await detect_faces(photo, engine, request, progress)
         return annotated, gr.update(choices=numbers or [1], value=1)
 
-    async def on_target(photo: dict[str, Any] | None, engine: str, progress: gr.Progress = gr.Progress()):
-        annotated, numbers = await detect_faces(photo, engine, progress)
+    async def on_target(photo: dict[str, Any] | None, engine: str, request: gr.Request = None,
+                        progress: gr.Progress = gr.Progress()):
+        annotated, numbers = await detect_faces(photo, engine, request, progress)
         return annotated, gr.update(choices=numbers, value=[])
 
     source.change(on_source, [source, engine], [source_faces, source_face], preprocess=False,
@@ -68,14 +70,18 @@ def render(client: StudioClient) -> None:
 
     async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str | None = None,
                         source_face: int | None = None, target_faces: list[int] | None = None,
-                        color_correct: bool | None = None, progress: gr.Progress = gr.Progress()):
-        images = {"source": jobs.read_upload(source, "a source photo"),
-                  "target": jobs.read_upload(target, "a target photo")}
+                        color_correct: bool | None = None, request: gr.Request = None,
+                        progress: gr.Progress = gr.Progress()):
+        def images() -> dict[str, bytes]:
+            return {"source": jobs.read_upload(source, "a source photo"),
+                    "target": jobs.read_upload(target, "a target photo")}
+
         params = {"engine": engine, "source_face": source_face, "target_faces": target_faces,
                   "color_correct": color_correct}
         async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress,
-                                         f"{jobs.upload_stem(target)}-faceswap"):
+                                         f"{jobs.upload_stem(target)}-faceswap", jobs.owner_of(request)):
             yield update
 
     panel.wire(client, face_swap, [source, target, engine, source_face, chosen, color_correct], [result, info],
                run, stop, api_name="face_swap")
+    return [engines]

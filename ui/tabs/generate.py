@@ -11,6 +11,7 @@ import gradio as gr
 from PIL import Image
 
 from pipelines.diffusion import PRESETS, diffusers_folder
+from pipelines.errors import StudioError
 from pipelines.generate import OPERATION, parse_parameters
 from tasks.client import JobStatus, StudioClient
 from ui import jobs, panel
@@ -33,6 +34,26 @@ def seed_of(status: JobStatus) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def model_note(client: StudioClient, model: str | None) -> str:
+    """Whether the GPU workers can run `model` now, before anyone presses Generate."""
+    model = (model or "").strip()
+    try:
+        seen = client.availability()
+    except StudioError as exc:
+        return str(exc)
+    if "gpu" not in seen.queues:
+        return ("No GPU worker is running: a job waits until one starts "
+                "(python launch.py --worker-only --queues gpu).")
+    if model in seen.models or PRESETS.get(model) in seen.models:
+        return f"{model} is on the GPU workers."
+    if "/" not in model and model not in PRESETS:
+        return f"{model} is not a folder in the GPU workers' models folder (diffusers/{model})."
+    if seen.downloads:
+        return f"{model} is not downloaded yet: the first run downloads it (several GB), with its progress shown."
+    return (f"{model} is not on the GPU workers, and they are offline: download it where there is internet "
+            f"('hf download {PRESETS.get(model, model)}'), or put a diffusers folder in their models folder.")
+
+
 def model_choices() -> list[str]:
     """Presets, then diffusers folders in this machine's models folder."""
     folder = diffusers_folder()
@@ -41,21 +62,23 @@ def model_choices() -> list[str]:
 
 
 def read_png_parameters(payload: dict[str, Any] | None) -> list[Any]:
-    """Fill the form from a PNG's "parameters" text (written by this tab, or AUTOMATIC1111)."""
+    """Fill the form from a PNG's "parameters" text (written by this tab, or AUTOMATIC1111).
+    The file is a stranger's: Pillow refuses text chunks over 1 MB (ValueError), and
+    `parse_parameters` reads the text in linear time."""
     if not payload:
         return [gr.skip()] * len(FIELDS)
     try:
         text = Image.open(Path(payload["path"])).info.get("parameters")
-    except OSError:
+    except (OSError, ValueError):
         text = None
-    if not text:
-        gr.Warning("This image carries no generation parameters.")
+    if not isinstance(text, str) or not text:
+        gr.Warning("This image carries no readable generation parameters.")
         return [gr.skip()] * len(FIELDS)
     found = parse_parameters(text)
     return [found.get(name, gr.skip()) for name in FIELDS]
 
 
-def render(client: StudioClient) -> None:
+def render(client: StudioClient) -> list[panel.OnLoad]:
     with gr.Row():
         with gr.Column():
             prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse on a cliff at dusk, oil painting")
@@ -65,6 +88,7 @@ def render(client: StudioClient) -> None:
             model = gr.Dropdown(model_choices(), value="sd-turbo", allow_custom_value=True,
                                 label="Model (preset, Hugging Face id, or a folder in the models folder)",
                                 elem_id="generate-model")
+            note = gr.Markdown(model_note(client, "sd-turbo"), elem_id="generate-model-note")
             with gr.Row():
                 steps = gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="generate-steps")
                 guidance = gr.Slider(0, 30, value=0, step=0.5, label="Guidance (0 for turbo models)")
@@ -87,12 +111,12 @@ def render(client: StudioClient) -> None:
     async def generate(prompt: str | None = None, negative: str | None = None, model: str | None = None,
                        steps: int | None = None, guidance: float | None = None, width: int | None = None,
                        height: int | None = None, seed: int | None = None, count: int | None = None,
-                       progress: gr.Progress = gr.Progress()):
+                       request: gr.Request = None, progress: gr.Progress = gr.Progress()):
         params = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps,
                   "guidance": guidance, "width": width, "height": height, "seed": seed, "num_images": count}
         yield None, [], None, jobs.starting(), None
         try:
-            job = await jobs.submit(client, OPERATION.name, {}, params)
+            job = await jobs.submit(client, OPERATION.name, {}, params, jobs.owner_of(request))
         except gr.Error as exc:
             yield gr.skip(), gr.skip(), gr.skip(), jobs.not_started(exc), None
             raise
@@ -117,6 +141,8 @@ def render(client: StudioClient) -> None:
                [preview, gallery, used_seed, info], run, stop, api_name="generate")
     reuse.click(lambda last: last if last is not None else -1, used_seed, seed, api_visibility="private")
     model.input(suggested_settings, model, [steps, guidance, width, height], api_visibility="private")
+    model.change(lambda name: model_note(client, name), model, note, api_visibility="private",
+                 show_progress="hidden")
     dropped.upload(read_png_parameters, dropped, [prompt, negative, model, steps, guidance, width, height, seed],
                    preprocess=False, api_visibility="private")
-
+    return [panel.OnLoad(note, lambda: model_note(client, "sd-turbo"))]

@@ -14,13 +14,13 @@ OUTPUTS = [("Transparent PNG", "transparent"), ("Mask", "mask"), ("Solid colour"
 NAMES = {"transparent": "cutout", "mask": "mask", "color": "new-background"}  # download file names
 
 
-def render(client: StudioClient) -> None:
-    engines = [("Auto (best available)", "auto")] + [(e.label, name) for name, e in OPERATION.engines.items()]
+def render(client: StudioClient) -> list[panel.OnLoad]:
     with gr.Row():
         with gr.Column():
             image = panel.photo_input(client, "remove-background-photo")
             gr.Examples(examples.rows("astronaut.jpg", "cat.jpg", "coffee.jpg"), [image], label="Try a photo")
-            engine = gr.Dropdown(engines, value="auto", label="Engine / model")
+            engines = panel.engine_dropdown(client, OPERATION, "Auto (best available)")
+            engine = engines.component
             output = gr.Radio(OUTPUTS, value="transparent", label="Output")
             color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")
             run, stop = panel.buttons("Remove background")
@@ -28,12 +28,14 @@ def render(client: StudioClient) -> None:
             result, info = panel.result_view("remove-background")
 
     async def remove_background(photo: dict[str, Any] | None, engine: str | None = None, output: str | None = None,
-                                color: str | None = None, progress: gr.Progress = gr.Progress()):
+                                color: str | None = None, request: gr.Request = None,
+                                progress: gr.Progress = gr.Progress()):
         params = {"engine": engine, "output": output, "color": color}
         name = f"{jobs.upload_stem(photo)}-{NAMES.get(output or 'transparent')}"
-        async for update in jobs.run_job(client, OPERATION.name, {"image": jobs.read_upload(photo, "a photo")},
-                                         params, progress, name):
+        async for update in jobs.run_job(client, OPERATION.name, lambda: {"image": jobs.read_upload(photo, "a photo")},
+                                         params, progress, name, jobs.owner_of(request)):
             yield update
 
     panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop,
                api_name="remove_background")
+    return [engines]

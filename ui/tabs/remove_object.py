@@ -1,51 +1,43 @@
 """Remove object tab: paint over something in the photo, it is gone."""
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-from PIL import Image
 
 from pipelines.inpaint import OPERATION
 from tasks.client import StudioClient
 from ui import examples, jobs, panel
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def inputs_from(editor: dict[str, Any] | None, image_file: str | None, mask_file: str | None) -> dict[str, bytes]:
-    """The photo and mask, from the two files when given (API), else from the editor:
-    its background is the photo, whatever is painted on its layers is the mask."""
+def inputs_from(editor: dict[str, Any] | None, image_file: dict[str, Any] | None,
+                mask_file: dict[str, Any] | None) -> dict[str, bytes]:
+    """The photo and mask as the files they arrived as, from the two files when given
+    (API), else from the editor: its background is the photo, its (one) layer, painted
+    where not transparent, is the mask. The event runs with preprocess=False, so nothing
+    is decoded in this process: the checks every upload gets (size, megapixels) run at
+    submit, and the worker reads the layer's alpha."""
     if image_file:
         if not mask_file:
             raise gr.Error("Give a mask file too (white = remove), or paint on the photo instead.")
-        return {"image": Path(image_file).read_bytes(), "mask": Path(mask_file).read_bytes()}
-    if not editor or editor.get("background") is None:
+        return {"image": jobs.read_upload(image_file, "a photo"), "mask": jobs.read_upload(mask_file, "a mask")}
+    if not editor or not editor.get("background"):
         raise gr.Error("Upload a photo, then paint over what should disappear.")
-    background: Image.Image = editor["background"]
-    painted = np.zeros((background.height, background.width), bool)
-    for layer in editor.get("layers") or []:
-        painted |= np.asarray(layer.convert("RGBA").resize(background.size))[..., 3] > 0
-    return {"image": png(background.convert("RGB")), "mask": png(Image.fromarray(painted.astype(np.uint8) * 255))}
+    if not editor.get("layers"):
+        raise gr.Error("Paint over what should disappear first.")
+    return {"image": jobs.read_upload(editor["background"], "a photo"),
+            "mask": jobs.read_upload(editor["layers"][0], "a mask")}
 
 
-def render(client: StudioClient) -> None:
-    engines = [("Auto (LaMa if present, else OpenCV)", "auto")] + [
-        (e.label, name) for name, e in OPERATION.engines.items()]
+def render(client: StudioClient) -> list[panel.OnLoad]:
     with gr.Row():
         with gr.Column():
-            editor = gr.ImageEditor(label="Photo: paint over what should disappear", type="pil", format="png",
+            editor = gr.ImageEditor(label="Photo: paint over what should disappear", type="filepath", format="png",
                                     brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=30),
                                     eraser=gr.Eraser(default_size=30), layers=False, elem_id="remove-object-editor")
             gr.Examples(examples.rows("coffee.jpg", "rocket.jpg"), [editor], label="Try a photo, then paint on it")
-            engine = gr.Dropdown(engines, value="auto", label="Engine")
+            engines = panel.engine_dropdown(client, OPERATION, "Auto (LaMa if present, else OpenCV)")
+            engine = engines.component
             with gr.Row():
                 dilate = gr.Slider(0, 128, value=8, step=1, label="Grow the mask (px)")
                 feather = gr.Slider(0, 64, value=4, step=1, label="Feather the edge (px)")
@@ -63,17 +55,19 @@ def render(client: StudioClient) -> None:
         with gr.Column():
             result, info = panel.result_view("remove-object")
 
-    async def remove_object(editor: dict[str, Any] | None = None, image_file: str | None = None,
-                            mask_file: str | None = None, engine: str | None = None, dilate: int | None = None,
-                            feather: int | None = None, prompt: str | None = None, sd_model: str | None = None,
-                            steps: int | None = None, seed: int | None = None, progress: gr.Progress = gr.Progress()):
+    async def remove_object(editor: dict[str, Any] | None = None, image_file: dict[str, Any] | None = None,
+                            mask_file: dict[str, Any] | None = None, engine: str | None = None,
+                            dilate: int | None = None, feather: int | None = None, prompt: str | None = None,
+                            sd_model: str | None = None, steps: int | None = None, seed: int | None = None,
+                            request: gr.Request = None, progress: gr.Progress = gr.Progress()):
         params = {"engine": engine, "dilate": dilate, "feather": feather, "prompt": prompt, "sd_model": sd_model,
                   "steps": steps, "seed": seed}
-        name = f"{Path(image_file).stem if image_file else 'photo'}-removed"
-        async for update in jobs.run_job(client, OPERATION.name, inputs_from(editor, image_file, mask_file),
-                                         params, progress, name):
+        # the editor keeps no file name (its background is "background.png")
+        name = f"{jobs.upload_stem(image_file)}-removed"
+        async for update in jobs.run_job(client, OPERATION.name, lambda: inputs_from(editor, image_file, mask_file),
+                                         params, progress, name, jobs.owner_of(request)):
             yield update
 
     panel.wire(client, remove_object, [editor, image_file, mask_file, engine, dilate, feather, prompt, sd_model,
-                                       steps, seed], [result, info], run, stop, api_name="remove_object",
-               preprocess=True)
+                                       steps, seed], [result, info], run, stop, api_name="remove_object")
+    return [engines]

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from pipelines.catalogue import OPERATIONS
-from pipelines.style import PRESET_COUNT, SD_STYLES
+from pipelines.style import PRESET_COUNT, PRESET_NAMES, SD_STYLES
 from tasks.client import StudioClient
 from ui import examples, jobs, panel
 
@@ -15,18 +15,18 @@ OPERATION = OPERATIONS["style_transfer"]
 THUMBNAILS = Path(__file__).resolve().parent.parent / "assets" / "style_presets"
 
 
-def render(client: StudioClient) -> None:
-    engines = [("Auto (style image if given, else preset)", "auto")] + [
-        (e.label, name) for name, e in OPERATION.engines.items()]
+def render(client: StudioClient) -> list[panel.OnLoad]:
     with gr.Row():
         with gr.Column():
             image = panel.photo_input(client, "style-transfer-photo")
             gr.Examples(examples.rows("cat.jpg", "astronaut.jpg", "rocket.jpg"), [image], label="Try a photo")
-            engine = gr.Dropdown(engines, value="auto", label="Engine")
-            thumbnails = [(str(THUMBNAILS / f"preset_{i:02d}.webp"), f"Preset {i}") for i in range(PRESET_COUNT)]
-            gallery = gr.Gallery(thumbnails, label="Preset styles (click one)", columns=9, height=230,
-                                 allow_preview=False)
-            preset = gr.Dropdown([(f"Preset {i}", i) for i in range(PRESET_COUNT)], value=0, label="Preset")
+            engines = panel.engine_dropdown(client, OPERATION, "Auto (style image if given, else preset)")
+            engine = engines.component
+            names = [f"{i} · {PRESET_NAMES[i]}" for i in range(PRESET_COUNT)]
+            thumbnails = [(str(THUMBNAILS / f"preset_{i:02d}.webp"), names[i]) for i in range(PRESET_COUNT)]
+            gallery = gr.Gallery(thumbnails, label="Preset styles (click one)", columns=6, height="auto",
+                                 allow_preview=False, elem_id="style-transfer-presets")
+            preset = gr.Dropdown([(name, i) for i, name in enumerate(names)], value=0, label="Preset")
             style_image = panel.photo_input(client, "style-transfer-style",
                                             "Style image (any painting; used by 'auto' when given)")
             with gr.Row():
@@ -53,19 +53,23 @@ def render(client: StudioClient) -> None:
                              engine: str | None = None, preset: int | None = None, strength: float | None = None,
                              keep_colors: bool | None = None, max_side: int | None = None,
                              sd_style: str | None = None, sd_prompt: str | None = None, sd_model: str | None = None,
-                             steps: int | None = None, seed: int | None = None,
+                             steps: int | None = None, seed: int | None = None, request: gr.Request = None,
                              progress: gr.Progress = gr.Progress()):
-        images = {"image": jobs.read_upload(photo, "a photo")}
-        if style:
-            images["style_image"] = jobs.read_upload(style, "a style image")
+        def images() -> dict[str, bytes]:
+            given = {"image": jobs.read_upload(photo, "a photo")}
+            if style:
+                given["style_image"] = jobs.read_upload(style, "a style image")
+            return given
+
         params = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,
                   "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model,
                   "steps": steps, "seed": seed}
         which = f"style-{preset or 0}" if not style and engine in (None, "auto", "neural-preset") else "styled"
         async for update in jobs.run_job(client, OPERATION.name, images, params, progress,
-                                         f"{jobs.upload_stem(photo)}-{which}"):
+                                         f"{jobs.upload_stem(photo)}-{which}", jobs.owner_of(request)):
             yield update
 
     inputs = [image, style_image, engine, preset, strength, keep_colors, max_side, sd_style, sd_prompt, sd_model,
               steps, seed]
     panel.wire(client, style_transfer, inputs, [result, info], run, stop, api_name="style_transfer")
+    return [engines]

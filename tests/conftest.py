@@ -47,6 +47,7 @@ os.environ.update(
     XDG_CACHE_HOME=str(STATE / "cache"),
     STUDIO_WEBHOOK_ALLOW="127.0.0.1/32",  # the webhook receiver in test_rest_api
     STUDIO_DIAGNOSTIC="1",  # the timed no-op operation the queue tests use (off by default)
+    STUDIO_MAX_JOBS_PER_OWNER="1000",  # the whole suite is one visitor; test_hostile checks the limit
 )
 os.environ.pop("U2NET_HOME", None)
 
@@ -143,17 +144,23 @@ class UIProcess:
     """A real UI process (`launch.py --no-worker`) against the suite's server, with
     `args` and the suite's environment changed by `env` (None values remove a variable)."""
 
-    def __init__(self, *args: str, **env: str | None):
+    def __init__(self, *args: str, capture: bool = False, **env: str | None):
         self.port = free_port()
         environment = {**os.environ, **{k: v for k, v in env.items() if v is not None}}
         for name in (k for k, v in env.items() if v is None):
             environment.pop(name, None)
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "launch.py"), "--no-worker", "--port", str(self.port), *args],
-            cwd=ROOT, env=environment, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.log = STATE / f"ui-{self.port}.log" if capture else None
+        with open(self.log or os.devnull, "w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "launch.py"), "--no-worker", "--port", str(self.port), *args],
+                cwd=ROOT, env=environment, start_new_session=True, stdout=out, stderr=subprocess.STDOUT,
+            )
         self.url = f"http://127.0.0.1:{self.port}/"
         wait_http(self.url, self.process)
+
+    def output(self) -> str:
+        """What the process printed so far (with `capture`)."""
+        return self.log.read_text() if self.log else ""
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)

@@ -94,6 +94,9 @@ def test_remove_background_first_click(browser, ui_url, photos):
     assert result_size(page, "remove-background") == [512, 512]
     href = page.locator("#remove-background-result a[download]").first.get_attribute("href")
     assert href and href.endswith("astronaut-cutout.png")  # the download's name
+    result = page.locator("#remove-background-result img").first
+    backdrop = result.evaluate("img => getComputedStyle(img).backgroundImage")
+    assert "conic-gradient" in backdrop  # a checkerboard shows what is transparent
     screenshot(page, "remove_background")
 
 
@@ -141,9 +144,20 @@ def test_face_swap_first_click(browser, ui_url, photos):
     screenshot(page, "face_swap")
 
 
+def test_engine_lists_say_what_the_workers_have(browser, ui_url, u2netp_installed):
+    page = open_tab(browser, ui_url, "Remove background")
+    page.locator("#remove-background-engine").click()
+    options = page.get_by_role("option").all_inner_texts()
+    assert any(o.startswith("rembg U2-Net small (4.6 MB) · ready") for o in options), options
+    assert any(o.startswith("rembg U2-Net (170 MB) · not installed (the workers are offline)") for o in options)
+
+
 def test_generate_first_click_says_what_is_missing(browser, ui_url, gpu_worker):
-    """Offline, the default model cannot be fetched: the page says so, and how to get it."""
+    """Offline, the default model cannot be fetched: the page says so before Run, and
+    after it, with how to get it."""
     page = open_tab(browser, ui_url, "Generate")
+    note = page.locator("#generate-model-note")
+    note.get_by_text("sd-turbo is not on the GPU workers, and they are offline").wait_for()
     page.get_by_role("textbox", name="Prompt", exact=True).fill("a lighthouse on a cliff at dusk")
     page.get_by_role("button", name="Generate", exact=True).click()
     text = wait_done(page, "generate")
@@ -229,6 +243,7 @@ def test_an_unreadable_upload_is_flagged_when_uploaded(browser, ui_url, photos):
 def test_a_phone_reaches_every_tab_and_sees_its_job(browser, ui_url, photos):
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(ui_url)
+    page.get_by_role("tab", name="Generate").wait_for()
     for tab in ("Generate", "Face swap", "Remove background", "Remove object", "Style transfer"):
         assert page.get_by_role("tab", name=tab).is_visible(), tab  # no "..." menu to find them in
     page.get_by_role("tab", name="Remove background").click()

@@ -123,6 +123,15 @@ def test_login_guards_docs_and_gradio_routes(cpu_worker):
         ui.stop()
 
 
+def test_an_exposed_studio_without_a_login_warns(cpu_worker):
+    ui = UIProcess("--host", "0.0.0.0", STUDIO_API_TOKEN=None, STUDIO_AUTH=None, capture=True)
+    try:
+        assert "WARNING: the studio is reachable from other machines" in ui.output()
+    finally:
+        ui.stop()
+    OUTCOMES.append("--host 0.0.0.0 without login or token: warning printed")
+
+
 # -- bodies and files without limits --------------------------------------------------------------------
 
 def rss_mb(pid: int) -> float:

@@ -192,12 +192,13 @@ def test_inputs_are_dropped_when_a_job_ends_and_its_result_stays(client, cpu_wor
 
 
 def test_expired_queued_jobs_leave_the_queue_positions(client, tiny_png):
-    first, second = (slow_job(client, tiny_png, engine="identity-gpu", steps=1) for _ in range(2))
-    client.store.redis.delete(client.store.job_key(first))  # as if its TTL had run out while it waited
-    status = client.status(second)
-    assert status.position == 1 and status.stage.startswith("waiting for a worker")
-    assert client.store.redis.zrank(client.store.waiting_key("gpu"), first) is None
-    client.cancel(second)
+    store, queue = client.store, "test-nowhere"  # a queue no worker consumes
+    first, second = "e" * 32, "f" * 32
+    for job in (first, second):
+        store.create(job, {"operation": "diagnostic"}, {"image": tiny_png}, queue, "local")
+    store.redis.delete(store.job_key(first))  # as if its TTL had run out while it waited
+    assert store.jobs_ahead(second, queue) == ([], 0)  # position 1, not 2
+    assert store.redis.zrank(store.waiting_key(queue), first) is None
 
 
 def test_the_embedded_server_keeps_queued_jobs_across_a_restart(tmp_path, tiny_png):
@@ -219,5 +220,27 @@ def test_the_embedded_server_keeps_queued_jobs_across_a_restart(tmp_path, tiny_p
     try:
         assert job and own.store.get("f" * 32)["state"] == "queued"
         assert own.store.get_blob("f" * 32, "in:image") == tiny_png
+    finally:
+        server.stop()
+
+
+def test_a_full_embedded_server_refuses_new_jobs_in_words(tmp_path, monkeypatch, astronaut_jpeg):
+    """With its memory cap reached the server evicts nothing: a new job is refused, saying so."""
+    from dataclasses import replace
+
+    from launch import start_embedded_redis
+    from tasks.client import Busy, StudioClient
+    from tasks.settings import Settings
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("STUDIO_REDIS_MAXMEMORY", "3mb")
+    port = free_port()
+    server = start_embedded_redis(tmp_path / "valkey", port)
+    try:
+        full = StudioClient(replace(Settings.from_env(), redis_url=f"redis://127.0.0.1:{port}/0"))
+        full.store.redis.set("ballast", b"\0" * 3_000_000)
+        with pytest.raises(Busy, match="queue is full"):
+            full.submit("remove_background", {"image": astronaut_jpeg}, {})
+        assert full.store.redis.get("ballast")  # nothing was evicted to make room
     finally:
         server.stop()

@@ -130,6 +130,7 @@ def test_webhook_is_delivered_with_retries(api, astronaut_jpeg):
     job = requests.post(f"{api}/tasks/submit/", data={"operation": "remove_background", "callback_url": receiver.url,
                                                       "params": json.dumps({"engine": "u2netp"})},
                         files={"image": ("a.jpg", astronaut_jpeg)}).json()
+    assert "id" in job, job
     wait_for(lambda: len(receiver.calls) >= 2, timeout=30)
     assert receiver.calls[-1]["id"] == job["id"] and receiver.calls[-1]["state"] == "succeeded"
     assert receiver.calls[-1]["event"] == "job.finished"

@@ -57,8 +57,8 @@ def engine_choices(client: StudioClient, op: Operation, auto_label: str) -> list
                                    for name, engine in op.engines.items()]
 
 
-def engine_dropdown(client: StudioClient, op: Operation, auto_label: str) -> OnLoad:
-    dropdown = gr.Dropdown(engine_choices(client, op, auto_label), value=AUTO, label="Engine")
+def engine_dropdown(client: StudioClient, key: str, op: Operation, auto_label: str) -> OnLoad:
+    dropdown = gr.Dropdown(engine_choices(client, op, auto_label), value=AUTO, label="Engine", elem_id=f"{key}-engine")
     return OnLoad(dropdown, lambda: gr.Dropdown(choices=engine_choices(client, op, auto_label)))
 
 

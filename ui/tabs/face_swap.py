@@ -23,7 +23,8 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
             with gr.Row():
                 source_faces = gr.Image(label="Faces found in the source", interactive=False, type="pil")
                 target_faces = gr.Image(label="Faces found in the target", interactive=False, type="pil")
-            engines = panel.engine_dropdown(client, FACE_SWAP, "Auto (insightface if present, else face mesh)")
+            engines = panel.engine_dropdown(client, "face-swap", FACE_SWAP,
+                                            "Auto (insightface if present, else face mesh)")
             engine = engines.component
             with gr.Row():
                 source_face = gr.Dropdown([1], value=1, label="Source face")

@@ -19,7 +19,7 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
         with gr.Column():
             image = panel.photo_input(client, "remove-background-photo")
             gr.Examples(examples.rows("astronaut.jpg", "cat.jpg", "coffee.jpg"), [image], label="Try a photo")
-            engines = panel.engine_dropdown(client, OPERATION, "Auto (best available)")
+            engines = panel.engine_dropdown(client, "remove-background", OPERATION, "Auto (best available)")
             engine = engines.component
             output = gr.Radio(OUTPUTS, value="transparent", label="Output")
             color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")

@@ -20,7 +20,8 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
         with gr.Column():
             image = panel.photo_input(client, "style-transfer-photo")
             gr.Examples(examples.rows("cat.jpg", "astronaut.jpg", "rocket.jpg"), [image], label="Try a photo")
-            engines = panel.engine_dropdown(client, OPERATION, "Auto (style image if given, else preset)")
+            engines = panel.engine_dropdown(client, "style-transfer", OPERATION,
+                                            "Auto (style image if given, else preset)")
             engine = engines.component
             names = [f"{i} · {PRESET_NAMES[i]}" for i in range(PRESET_COUNT)]
             thumbnails = [(str(THUMBNAILS / f"preset_{i:02d}.webp"), names[i]) for i in range(PRESET_COUNT)]

@@ -91,6 +91,7 @@ def serve_ui(args: argparse.Namespace) -> None:
     from starlette.middleware import Middleware
 
     from tasks.client import StudioClient
+    from tasks.reaper import Reaper
     from tasks.webhooks import WebhookDispatcher
     from ui.app import CSS, build_app
     from ui.guard import Guard
@@ -111,9 +112,11 @@ def serve_ui(args: argparse.Namespace) -> None:
                             app_kwargs={"routes": api.routes, "docs_url": "/docs", "middleware": [guard]})
     publish_schema(app, api)
     webhooks = WebhookDispatcher(client).start()
+    reaper = Reaper(client.store).start()  # jobs of dead workers run again even with no worker left to see it
     try:
         demo.block_thread()
     finally:
+        reaper.stop()
         webhooks.stop()  # before the server goes, so its loop does not log a lost connection
 
 

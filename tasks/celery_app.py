@@ -23,5 +23,7 @@ app.conf.update(
     result_expires=settings.job_ttl,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
-    broker_transport_options={"visibility_timeout": 4 * 3600},
+    # an unacked message (its worker was killed) comes back after this; by then the reaper
+    # has queued the job again or failed it, and the job store makes the copy a no-op
+    broker_transport_options={"visibility_timeout": max(op.time_limit for op in OPERATIONS.values()) + 300},
 )

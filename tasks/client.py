@@ -19,7 +19,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pipelines.catalogue import OPERATIONS
@@ -28,7 +28,7 @@ from pipelines.imaging import check_image, decode_image
 from pipelines.registry import Operation
 from tasks.celery_app import app
 from tasks.settings import Settings
-from tasks.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
+from tasks.store import CANCELLED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
 from tasks.webhooks import check_callback_url
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -63,10 +63,8 @@ def _needs_queue(method):
             return method(self, *args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, BrokerUnavailable) as exc:
             raise QueueUnavailable(f"The job queue at {self.settings.redis_url} is not reachable ({exc}).") from None
-        except ResponseError as exc:
-            if str(exc).startswith("OOM"):  # the server's maxmemory, with no eviction of live jobs
-                raise Busy("The job queue is full (its memory limit is reached); try again in a minute.", 60) from None
-            raise
+        except OutOfMemoryError:  # the server's maxmemory, with no eviction of live jobs
+            raise Busy("The job queue is full (its memory limit is reached); try again in a minute.", 60) from None
 
     return wrapper
 
@@ -208,10 +206,6 @@ class StudioClient:
     def status(self, job_id: str) -> JobStatus:
         job = self._job(job_id)
         state = job["state"]
-        if state == RUNNING and time.time() - float(job.get("heartbeat_at", 0)) > self.settings.lost_after:
-            self._fail_lost(job_id)
-            job = self._job(job_id)
-            state = job["state"]
         status = JobStatus(
             id=job_id,
             operation=job["operation"],
@@ -229,7 +223,8 @@ class StudioClient:
             submitted_at=float(job.get("created_at", 0)),
         )
         if state == QUEUED:
-            return self._with_queue_position(status)
+            status = self._with_queue_position(status)
+            return replace(status, stage=f"{job['rerun']} · {status.stage}") if job.get("rerun") else status
         if state == RUNNING and job.get("cancel_requested"):
             return replace(status, stage="cancelling")
         if state == RUNNING:
@@ -270,20 +265,16 @@ class StudioClient:
         eta = _remaining(self.store.average_duration(status.operation), status.percent, job, time.time())
         return replace(status, eta_seconds=eta)
 
-    def _fail_lost(self, job_id: str) -> None:
-        self.store.finish(job_id, FAILED, stage="failed", error=(
-            "The worker running this job stopped unexpectedly (its process was lost). Submit the job again."))
-
     def _job(self, job_id: str) -> dict[str, str]:
         job = self.store.get(job_id) if JOB_ID.match(job_id or "") else None
-        if job is None:
+        if job is None or "state" not in job or "operation" not in job:  # half a record reads as expired
             raise JobNotFound(f"No job {job_id!r}: the id is wrong or the job expired.")
         return job
 
     @_needs_queue
     def wait(self, job_id: str, timeout: float = 600) -> JobStatus:
         """Block until the job ends (for scripts, tests and benchmarks). Woken at once
-        when the job ends; checks the full status each second so a lost worker is noticed."""
+        when the job ends, else checks each second."""
         deadline = time.monotonic() + timeout
         state_now = lambda: (self.store.redis.hget(self.store.job_key(job_id), "state") or b"").decode()  # noqa: E731
         while state_now() not in TERMINAL:

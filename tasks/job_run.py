@@ -1,7 +1,7 @@
 """The worker's side of a running job: progress writes, heartbeat, cancel.
 
 `JobRun` gives a pipeline its `RunContext`. A background thread keeps the
-job's heartbeat fresh (so a dead worker is noticed) and watches for a cancel
+job alive in the store (so a dead worker is noticed by `tasks.reaper`) and watches for a cancel
 request: the pipeline sees it at its next `check_cancelled()`, and if it has
 not stopped after the grace period the process is terminated.
 """
@@ -60,7 +60,7 @@ class JobRun:
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_seconds):
             try:
-                self.store.update(self.job_id, heartbeat_at=time.time())
+                self.store.beat(self.job_id, self.settings.lost_after)
                 if self.is_cancelled() and time.monotonic() - self._cancel_seen_at > self.settings.cancel_grace:
                     self._force_stop()
                     return

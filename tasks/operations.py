@@ -26,9 +26,6 @@ from tasks.store import CANCELLED, FAILED, SUCCEEDED, JobStore
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 2  # a job whose worker process died twice is failed, not retried forever
-
-
 class OperationTask(Task):
     """Runs one job of an operation from its record in the store."""
 
@@ -37,14 +34,11 @@ class OperationTask(Task):
         return JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
 
     def execute(self, op: Operation, job_id: str) -> dict[str, str]:
-        begun = self.store.begin(job_id, self.request.hostname or "worker", os.getpid(), op.all_inputs)
+        begun = self.store.begin(job_id, self.request.hostname or "worker", os.getpid(), op.all_inputs,
+                                 settings.lost_after)
         if begun is None:
-            return {"state": "skipped"}  # cancelled or failed before it got here, or expired
+            return {"state": "skipped"}  # ended or expired before it got here, or runs elsewhere
         job, inputs = begun
-        if int(job["attempts"]) > MAX_ATTEMPTS:
-            self.store.finish(job_id, FAILED, error="The worker process died every time it ran this job; "
-                              "the image may be too large for this machine's memory.")
-            return {"state": FAILED}
         started = time.monotonic()
         state, outputs, fields = self._run(op, job_id, job, inputs)
         self.store.finish(job_id, state, outputs=outputs, run_seconds=round(time.monotonic() - started, 3), **fields)

@@ -14,6 +14,7 @@ from pipelines.catalogue import OPERATIONS
 from pipelines.registry import installed_engines
 from pipelines.weights import downloads_allowed
 from tasks.celery_app import settings
+from tasks.reaper import Reaper
 from tasks.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def _announce(sender, **_: object) -> None:
             _stop.wait(ANNOUNCE_EVERY)
 
     threading.Thread(target=loop, name="presence", daemon=True).start()
+    Reaper(store).start()  # every worker watches for jobs whose worker died
 
 
 @worker_shutdown.connect

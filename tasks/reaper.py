@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from tasks.store import JobStore
+from tasks.store import FAILED, RUNNING, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,18 @@ def reap(store: JobStore, queues: tuple[str, ...] = ("cpu", "gpu")) -> list[tupl
     acted = []
     for queue in queues:
         for job_id in store.running_ids(queue):
-            outcome = store.reap(job_id, MAX_ATTEMPTS)
+            found = store.reap(job_id, MAX_ATTEMPTS)
+            if found is None:
+                continue
+            outcome, operation = found
             if outcome == "requeued":
-                app.send_task(store.task_name(job_id), args=[job_id], queue=queue, ignore_result=True)
-            if outcome:
-                log.warning("job %s lost its worker: %s", job_id, outcome)
-                acted.append((job_id, outcome))
+                app.send_task(f"ops.{operation}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
+            elif not store.finish(job_id, FAILED, allowed=(RUNNING,), error=(
+                    f"The worker running this job stopped each time ({MAX_ATTEMPTS} runs): its process or machine "
+                    "went away, perhaps out of memory on this image. Try a smaller image, or submit it again.")):
+                continue  # another reaper was first
+            log.warning("job %s lost its worker: %s", job_id, outcome)
+            acted.append((job_id, "requeued" if outcome == "requeued" else "failed"))
     return acted
 
 

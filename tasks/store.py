@@ -4,6 +4,7 @@ Keys (all expire after the job TTL):
   studio:job:<id>             hash: operation, params (JSON), state, percent, stage, ...
   studio:job:<id>:blob:<name> raw bytes: "in:image", "out:0", "preview"
   studio:job:<id>:done        list that gets the final state when the job ends (wakes `wait`)
+  studio:job:<id>:alive       exists while the running job's worker beats (TTL: STUDIO_LOST_AFTER)
   studio:waiting:<queue>      sorted set of queued job ids by submit time (queue position)
   studio:running:<queue>      sorted set of running job ids by start time (ETAs of jobs behind them)
   studio:owner:<owner>        sorted set of an owner's queued and running job ids (fair share)
@@ -26,11 +27,14 @@ TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 # Each state change is one atomic script, so a finished job never changes again
 # and the worker spends one round trip per change.
 _BEGIN = """
--- KEYS: job, then its input image keys. ARGV: now, worker, pid, job id.
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'queued' and state ~= 'running' then return nil end
-redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[1], 'heartbeat_at', ARGV[1],
-           'worker', ARGV[2], 'pid', ARGV[3], 'stage', 'starting')
+-- KEYS: job, then its input image keys. ARGV: now, worker, pid, job id, seconds alive, ttl.
+-- Only a queued job begins: a message redelivered after its worker died finds the job
+-- still running (skipped), and the reaper queues it again with a message of its own.
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return nil end
+redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[1], 'worker', ARGV[2], 'pid', ARGV[3],
+           'stage', 'starting', 'percent', 0)
+redis.call('SET', KEYS[1] .. ':alive', ARGV[2], 'EX', ARGV[5])
+for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 local queue = redis.call('HGET', KEYS[1], 'queue')
 redis.call('ZREM', 'studio:waiting:' .. queue, ARGV[4])
@@ -93,6 +97,40 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 
+_UPDATE = """
+-- A write to a job that has expired (or was never there) must not bring back half a record.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+_BEAT = """
+-- KEYS: job. ARGV: seconds alive, ttl. A running job stays alive and does not expire.
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+redis.call('SET', KEYS[1] .. ':alive', '1', 'EX', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_REAP = """
+-- KEYS: job. ARGV: job id, most runs. A running job whose worker stopped beating goes
+-- back to the queue, or is to be failed once it has had its runs; nil otherwise.
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' or redis.call('EXISTS', KEYS[1] .. ':alive') == 1 then
+  return nil
+end
+local operation = redis.call('HGET', KEYS[1], 'operation')
+local runs = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if runs >= tonumber(ARGV[2]) then return {'fail', operation} end
+local queue = redis.call('HGET', KEYS[1], 'queue')
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'state', 'queued', 'percent', 0, 'stage', 'queued',
+           'rerun', 'its worker stopped; running it again (run ' .. (runs + 1) .. ' of ' .. ARGV[2] .. ')')
+redis.call('ZREM', 'studio:running:' .. queue, ARGV[1])
+redis.call('ZADD', 'studio:waiting:' .. queue, t[1], ARGV[1])
+return {'requeued', operation}
+"""
+
+
 class JobStore:
     def __init__(self, redis: Redis, ttl: int):
         self.redis = redis
@@ -100,6 +138,9 @@ class JobStore:
         self._begin = redis.register_script(_BEGIN)
         self._finish = redis.register_script(_FINISH)
         self._announce = redis.register_script(_ANNOUNCE)
+        self._update = redis.register_script(_UPDATE)
+        self._beat = redis.register_script(_BEAT)
+        self._reap = redis.register_script(_REAP)
         self._live_workers = redis.register_script(_LIVE_WORKERS)
 
     # keys -----------------------------------------------------------------
@@ -167,8 +208,21 @@ class JobStore:
         raw = self.redis.hgetall(self.job_key(job_id))
         return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
 
-    def update(self, job_id: str, **fields: Any) -> None:
-        self.redis.hset(self.job_key(job_id), mapping=fields)
+    def update(self, job_id: str, **fields: Any) -> bool:
+        """Set fields of an existing job; False (and nothing written) if it has expired."""
+        return bool(self._update(keys=[self.job_key(job_id)], args=[x for pair in fields.items() for x in pair]))
+
+    def beat(self, job_id: str, alive_seconds: float) -> bool:
+        """The running job's worker is alive for `alive_seconds` more; its TTL starts again."""
+        return bool(self._beat(keys=[self.job_key(job_id)], args=[max(1, round(alive_seconds)), self.ttl]))
+
+    def running_ids(self, queue: str) -> list[str]:
+        return [job_id.decode() for job_id in self.redis.zrange(self.running_key(queue), 0, -1)]
+
+    def reap(self, job_id: str, max_runs: int) -> tuple[str, str] | None:
+        """("requeued" | "fail", operation) when the job's worker stopped beating, else None."""
+        found = self._reap(keys=[self.job_key(job_id)], args=[job_id, max_runs])
+        return (found[0].decode(), found[1].decode()) if found else None
 
     def finish(self, job_id: str, state: str, allowed: tuple[str, ...] = (QUEUED, RUNNING),
                outputs: list[bytes] = (), **fields: Any) -> bool:
@@ -183,13 +237,14 @@ class JobStore:
         args = [",".join(allowed), self.ttl, job_id, len(pairs) // 2, *pairs, *outputs]
         return bool(self._finish(keys=keys, args=args))
 
-    def begin(self, job_id: str, worker: str, pid: int, inputs: tuple[str, ...]
+    def begin(self, job_id: str, worker: str, pid: int, inputs: tuple[str, ...], alive_seconds: float
               ) -> tuple[dict[str, str], dict[str, bytes | None]] | None:
-        """Mark the job running on this worker and return its record and input images.
-        None if the job ended (cancelled, lost) or expired before it got here; a job
-        redelivered after its worker died is begun again, with attempts counted."""
+        """Mark the queued job running on this worker (alive for `alive_seconds` until its
+        first beat) and return its record and input images. None if it is not queued: it
+        ended (cancelled, failed), expired, or runs elsewhere; runs are counted in attempts."""
         keys = [self.job_key(job_id), *(self.blob_key(job_id, f"in:{name}") for name in inputs)]
-        reply = self._begin(keys=keys, args=[time.time(), worker, pid, job_id])
+        reply = self._begin(keys=keys, args=[time.time(), worker, pid, job_id, max(1, round(alive_seconds)),
+                                             self.ttl])
         if not reply:
             return None
         raw, *blobs = reply

@@ -95,15 +95,21 @@ def test_job_that_ignores_cancel_is_terminated_after_the_grace_period(client, cp
     assert client.wait(after, timeout=30).state == "succeeded"  # a fresh pool process serves
 
 
-def test_worker_killed_mid_job_leaves_a_failed_job(client, start_worker, tiny_png):
-    worker = start_worker("gpu")
-    job = slow_job(client, tiny_png, engine="identity-gpu", steps=600)
-    wait_for(lambda: running(client, job))
-    worker.kill_all()
+def test_a_job_whose_worker_died_runs_again_on_another(client, cpu_worker, start_worker, tiny_png):
+    """Nobody polls the job: the reaper (in the cpu worker here) sees its worker gone,
+    queues it again, and the next gpu worker runs it."""
+    first = start_worker("gpu")
+    job = slow_job(client, tiny_png, engine="identity-gpu", steps=30)
+    wait_for(lambda: client.store.get(job)["state"] == "running")
+    first.kill_all()
     killed = time.monotonic()
-    status = wait_for(lambda: (s := client.status(job)).done and s, timeout=30)
-    assert status.state == "failed" and "stopped unexpectedly" in status.error
-    assert time.monotonic() - killed < 30
+    wait_for(lambda: client.store.get(job)["state"] == "queued", timeout=30)
+    assert time.monotonic() - killed < 15
+    assert "its worker stopped; running it again (run 2 of 2)" in client.status(job).stage
+    second = start_worker("gpu")
+    assert client.wait(job, timeout=60).state == "succeeded"
+    record = client.store.get(job)
+    assert record["attempts"] == "2" and record["worker"].startswith(second.hostname_prefix)
 
 
 def test_pool_process_killed_mid_job_is_retried_then_done(client, cpu_worker, tiny_png):
@@ -113,6 +119,31 @@ def test_pool_process_killed_mid_job_is_retried_then_done(client, cpu_worker, ti
     status = client.wait(job, timeout=60)
     assert status.state == "succeeded"
     assert client.store.get(job)["attempts"] == "2"
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_with_the_reason(client, cpu_worker, tiny_png):
+    job = slow_job(client, tiny_png, steps=40)
+    for run in ("1", "2"):
+        wait_for(lambda: (r := client.store.get(job))["state"] == "running" and r["attempts"] == run
+                 and float(r["percent"]) > 0, timeout=30)
+        os.kill(int(client.store.get(job)["pid"]), signal.SIGKILL)
+    status = client.wait(job, timeout=30)
+    assert status.state == "failed" and "stopped each time (2 runs)" in status.error
+
+
+def test_writes_after_a_job_expired_do_not_bring_back_half_a_record(client, tiny_png):
+    from tasks.client import JobNotFound
+
+    job = slow_job(client, tiny_png, engine="identity-gpu", steps=1)
+    client.cancel(job)
+    client.store.redis.delete(client.store.job_key(job))  # its TTL ran out
+    assert not client.store.update(job, percent=50, stage="late progress")
+    assert not client.store.beat(job, 5)
+    assert client.store.redis.exists(client.store.job_key(job)) == 0
+    client.store.redis.hset(client.store.job_key(job), "percent", 3)  # a half record, however it came
+    with pytest.raises(JobNotFound, match="expired"):
+        client.status(job)
+    client.store.redis.delete(client.store.job_key(job))
 
 
 def test_gpu_job_waits_for_a_gpu_worker(client, cpu_worker, start_worker, tiny_png):
@@ -228,19 +259,23 @@ def test_a_full_embedded_server_refuses_new_jobs_in_words(tmp_path, monkeypatch,
     """With its memory cap reached the server evicts nothing: a new job is refused, saying so."""
     from dataclasses import replace
 
+    from redis.exceptions import OutOfMemoryError
+
     from launch import start_embedded_redis
     from tasks.client import Busy, StudioClient
     from tasks.settings import Settings
     from tests.conftest import free_port
 
-    monkeypatch.setenv("STUDIO_REDIS_MAXMEMORY", "3mb")
+    monkeypatch.setenv("STUDIO_REDIS_MAXMEMORY", "8mb")
     port = free_port()
     server = start_embedded_redis(tmp_path / "valkey", port)
     try:
         full = StudioClient(replace(Settings.from_env(), redis_url=f"redis://127.0.0.1:{port}/0"))
-        full.store.redis.set("ballast", b"\0" * 3_000_000)
+        with pytest.raises(OutOfMemoryError):
+            for index in range(2000):  # other jobs' images, until the cap is reached
+                full.store.redis.set(f"ballast:{index}", b"\0" * 10_000)
         with pytest.raises(Busy, match="queue is full"):
             full.submit("remove_background", {"image": astronaut_jpeg}, {})
-        assert full.store.redis.get("ballast")  # nothing was evicted to make room
+        assert full.store.redis.get("ballast:0")  # nothing was evicted to make room
     finally:
         server.stop()

@@ -146,7 +146,8 @@ def test_face_swap_first_click(browser, ui_url, photos):
 
 def test_engine_lists_say_what_the_workers_have(browser, ui_url, u2netp_installed):
     page = open_tab(browser, ui_url, "Remove background")
-    page.locator("#remove-background-engine").click()
+    page.locator("#remove-background-engine input").click()
+    page.get_by_role("option").first.wait_for()
     options = page.get_by_role("option").all_inner_texts()
     assert any(o.startswith("rembg U2-Net small (4.6 MB) · ready") for o in options), options
     assert any(o.startswith("rembg U2-Net (170 MB) · not installed (the workers are offline)") for o in options)

@@ -67,3 +67,13 @@ def test_bad_upload_gets_the_message_not_a_traceback(api, tmp_path):
 def test_missing_model_message_reaches_the_api(api, photo):
     with pytest.raises(AppError, match="isnet-anime.onnx is missing"):
         api.predict(handle_file(photo), "isnet-anime", "transparent", "#ffffff", api_name="/remove_background")
+
+
+def test_inputs_left_out_take_the_tabs_defaults(api, photo):
+    """Only the photo: every other input of /style_transfer and /remove_object is optional."""
+    for endpoint in ("/style_transfer", "/remove_object", "/remove_background", "/generate"):
+        parameters = api.view_api(print_info=False, return_format="dict")["named_endpoints"][endpoint]["parameters"]
+        required = [p["parameter_name"] for p in parameters if not p["parameter_has_default"]]
+        assert required == {"/style_transfer": ["photo"], "/remove_background": ["photo"]}.get(endpoint, []), required
+    styled, info = api.predict(handle_file(photo), api_name="/style_transfer")
+    assert Image.open(styled).size == (512, 512) and "preset 0" in info

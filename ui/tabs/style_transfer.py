@@ -25,7 +25,7 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
             engine = engines.component
             names = [f"{i} · {PRESET_NAMES[i]}" for i in range(PRESET_COUNT)]
             thumbnails = [(str(THUMBNAILS / f"preset_{i:02d}.webp"), names[i]) for i in range(PRESET_COUNT)]
-            gallery = gr.Gallery(thumbnails, label="Preset styles (click one)", columns=6, height="auto",
+            gallery = gr.Gallery(thumbnails, label="Preset styles (click one)", columns=4, height="auto",
                                  allow_preview=False, elem_id="style-transfer-presets")
             preset = gr.Dropdown([(name, i) for i, name in enumerate(names)], value=0, label="Preset")
             style_image = panel.photo_input(client, "style-transfer-style",

@@ -33,7 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     role = parser.add_mutually_exclusive_group()
     role.add_argument("--no-worker", action="store_true", help="run only the UI")
     role.add_argument("--worker-only", action="store_true", help="run only a worker")
-    parser.add_argument("--queues", default="cpu,gpu", help="queues the worker consumes (cpu, gpu or both)")
+    parser.add_argument("--queues", default="cpu,gpu",
+                        help="queues to serve: with --worker-only, one worker consumes them all; otherwise "
+                             "one worker per queue")
     parser.add_argument("--concurrency", type=int, default=1, help="jobs one worker runs at once")
     args = parser.parse_args(argv)
     if args.auth and ":" not in args.auth:
@@ -124,17 +126,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the children
     server = None if args.worker_only else start_server_if_needed()
-    worker = None
+    workers = []
     try:
         if args.worker_only:
             sys.exit(subprocess.call(worker_command(args.queues, args.concurrency)))
         if not args.no_worker:
-            worker = subprocess.Popen(worker_command(args.queues, args.concurrency))
+            # one worker per queue: a minutes-long Stable Diffusion run on the CPU does not hold
+            # up background removal, and each keeps its own models loaded
+            workers = [subprocess.Popen(worker_command(queue, args.concurrency)) for queue in args.queues.split(",")]
         serve_ui(args)
     except KeyboardInterrupt:
         pass
     finally:
-        if worker is not None:
+        for worker in workers:
             stop(worker)
         if server is not None:
             server.stop()

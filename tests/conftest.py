@@ -175,10 +175,12 @@ def ui_url(cpu_worker):
     ui.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def locked_ui(cpu_worker):
     """A UI as one shares it with strangers: an access token, no test-only operation, no
-    webhook allow-list, small limits (3 jobs per visitor, 6 waiting in all, 5 MB uploads)."""
+    webhook allow-list, small limits (3 jobs per visitor, 6 waiting in all, 5 MB uploads).
+    Per module: its webhook dispatcher (no allow-list) must not be the one that takes the
+    other UI's deliveries to the suite's local receiver."""
     ui = UIProcess(STUDIO_API_TOKEN="s3cret", STUDIO_DIAGNOSTIC=None, STUDIO_WEBHOOK_ALLOW=None,
                    STUDIO_MAX_JOBS_PER_OWNER="3", STUDIO_MAX_WAITING="6", STUDIO_MAX_UPLOAD_MB="5")
     yield ui

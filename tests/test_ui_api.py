@@ -77,3 +77,23 @@ def test_inputs_left_out_take_the_tabs_defaults(api, photo):
         assert required == {"/style_transfer": ["photo"], "/remove_background": ["photo"]}.get(endpoint, []), required
     styled, info = api.predict(handle_file(photo), api_name="/style_transfer")
     assert Image.open(styled).size == (512, 512) and "preset 0" in info
+
+
+def test_a_redis_stall_longer_than_the_socket_timeout_does_not_end_the_job(api, client, photo, redis_server,
+                                                                           tiny_png):
+    """Valkey frozen for 7 s (redis-py gives up on a read after 5 s): the page's job is
+    neither cancelled nor failed, and its result arrives once Valkey answers again."""
+    import os
+    import signal
+
+    blocker = slow_job(client, tiny_png, steps=20)
+    wait_for(lambda: running(client, blocker))
+    job = api.submit(handle_file(photo), "u2netp", api_name="/remove_background")
+    wait_for(lambda: job.status().progress_data)  # the page follows its job
+    os.kill(redis_server._process.pid, signal.SIGSTOP)
+    try:
+        time.sleep(7)
+    finally:
+        os.kill(redis_server._process.pid, signal.SIGCONT)
+    cutout, info = job.result(timeout=60)
+    assert Image.open(cutout).mode == "RGBA" and "Done" in info

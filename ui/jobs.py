@@ -8,16 +8,18 @@ import html
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import gradio as gr
 
 from pipelines.errors import StudioError
-from tasks.client import JobStatus, StudioClient
+from tasks.client import JobStatus, QueueUnavailable, StudioClient
 from ui.guard import visitor_address
 
 POLL_SECONDS = 0.2
+QUEUE_OUTAGE_SECONDS = 120  # a page keeps following its job through a Redis outage this long
 RESULTS = Path(tempfile.gettempdir()) / "studio-results"  # Gradio copies each file into its cache
 
 
@@ -46,7 +48,7 @@ def upload_stem(payload: dict[str, Any] | None, fallback: str = "photo") -> str:
 
 def owner_of(request: gr.Request | None) -> str:
     """Who a job belongs to, for the fair share: the logged-in user, else the visitor's
-    address (the first X-Forwarded-For hop when a proxy, such as a share link, is in front)."""
+    address (see `visitor_address` for proxies and the share link's tunnel)."""
     if request is None:
         return "ui"
     if request.username:
@@ -66,12 +68,23 @@ async def submit(client: StudioClient, operation: str, images: dict[str, bytes],
 async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> AsyncIterator[JobStatus]:
     """Yield the job's status until it has ended (the last one yielded is the final
     status), keeping `gr.Progress` current for API clients. If the handler is stopped
-    (a closed page, an API client's cancel), the job is cancelled."""
-    status = None
+    (a closed page, an API client's cancel), the job is cancelled. While the job queue
+    does not answer (Redis restarting or stalled) the job is left alone and followed
+    again when it answers, for up to `QUEUE_OUTAGE_SECONDS`."""
+    status, silent_since = None, None
     try:
         while True:
             try:
                 status = await asyncio.to_thread(client.status, job_id)
+                silent_since = None
+            except QueueUnavailable as exc:
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since > QUEUE_OUTAGE_SECONDS or status is None:
+                    raise gr.Error(f"{exc} The job may still finish: its id is {job_id}.",
+                                   print_exception=False) from None
+                yield replace(status, stage="the job queue is not answering; waiting for it", eta_seconds=None)
+                await asyncio.sleep(1)
+                continue
             except StudioError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
             progress(status.percent / 100, desc=stage_line(status))
@@ -112,8 +125,10 @@ async def run_job(client: StudioClient, operation: str, images: Callable[[], dic
         if not status.done:
             yield gr.skip(), describe(status), job
     files, error = await outcome(client, status, [name])
-    yield (files[0] if files else None), describe(status), job
-    discard(job)
+    try:
+        yield (files[0] if files else None), describe(status), job
+    finally:
+        discard(job)
     if error:
         raise error
 

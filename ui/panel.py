@@ -12,12 +12,12 @@ from pipelines.registry import AUTO, Engine, Operation
 from tasks.client import StudioClient
 from ui import jobs
 
-# On a phone the result sits below the form: bring the status box (and the result above
+# On a phone the result sits below the form: bring it (its top; the status box follows
 # it) into view when Run is pressed, unless it is on screen already.
 SCROLL_INTO_VIEW = """() => {
-  const box = document.getElementById("ID");
-  const rect = box && box.getBoundingClientRect();
-  if (rect && (rect.top > window.innerHeight || rect.bottom < 0)) box.scrollIntoView({block: "center"});
+  const result = document.getElementById("ID");
+  const rect = result && result.getBoundingClientRect();
+  if (rect && (rect.top > window.innerHeight || rect.bottom < 0)) result.scrollIntoView({block: "start"});
 }"""
 
 
@@ -96,6 +96,7 @@ def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, r
     running.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
                  api_visibility="private")
     status = next(output for output in outputs if isinstance(output, gr.HTML))
-    run.click(None, js=SCROLL_INTO_VIEW.replace("ID", status.elem_id), api_visibility="private")
+    result = status.elem_id.removesuffix("-status") + "-result"
+    run.click(None, js=SCROLL_INTO_VIEW.replace("ID", result), api_visibility="private")
     stop.click(lambda job: jobs.cancel(client, job), job_id, None, queue=False, show_progress="hidden",
                api_visibility="private")

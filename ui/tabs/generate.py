@@ -86,7 +86,7 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
             gr.Examples([["a lighthouse on a cliff at dusk, oil painting"], ["a red fox in fresh snow, photo"],
                          ["a bowl of ramen, studio lighting, 35 mm"]], [prompt], label="Try a prompt")
             model = gr.Dropdown(model_choices(), value="sd-turbo", allow_custom_value=True,
-                                label="Model (preset, Hugging Face id, or a folder in the models folder)",
+                                label="Model (preset, a folder in the models folder, or an allowed Hugging Face id)",
                                 elem_id="generate-model")
             note = gr.Markdown(model_note(client, "sd-turbo"), elem_id="generate-model-note")
             with gr.Row():
@@ -132,8 +132,10 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
         first_seed = seed_of(status)
         names = [f"generate-{first_seed + i}" for i in range(count or 1)] if first_seed is not None else ["generate"]
         files, error = await jobs.outcome(client, status, names)
-        yield gr.skip(), files, first_seed, jobs.describe(status), job
-        jobs.discard(job)
+        try:
+            yield gr.skip(), files, first_seed, jobs.describe(status), job
+        finally:
+            jobs.discard(job)
         if error:
             raise error
 

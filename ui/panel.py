@@ -80,18 +80,18 @@ def result_view(key: str) -> tuple[gr.Image, gr.HTML]:
 
 
 def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, run: gr.Button, stop: gr.Button,
-         api_name: str, preprocess: bool = False) -> None:
+         api_name: str) -> None:
     """Run starts `handler`, an async generator yielding values for `outputs` and, last,
     the job id. Cancel asks the job to stop; the handler keeps following it until it has
     (so the page ends on "Cancelled"). Gradio's own progress overlay is hidden: the status
-    box carries the one progress bar. Without `preprocess`, the handler gets uploads as
-    files (see `photo_input`)."""
+    box carries the one progress bar. Uploads reach the handler as files, undecoded
+    (preprocess=False; see `photo_input`)."""
     job_id = gr.State()
     # registered before the handler: a listener added after a generator's on the same
     # trigger did not update the page until the generator ended (Gradio 6.31)
     run.click(lambda: gr.Button(interactive=True), None, stop, queue=False, show_progress="hidden",
               api_visibility="private")
-    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name, preprocess=preprocess,
+    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name, preprocess=False,
                         concurrency_limit=None, show_progress="hidden")
     running.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
                  api_visibility="private")

@@ -13,6 +13,7 @@ import time
 from typing import Callable
 
 from PIL import Image
+from redis.exceptions import RedisError
 
 from pipelines.context import RunContext
 from pipelines.imaging import encode_png
@@ -47,13 +48,20 @@ class JobRun:
             return
         self._last_write = (now, stage)
         fields: dict[str, object] = {"percent": round(percent, 1), "stage": stage, "progress_at": time.time()}
-        if preview is not None:
-            self.store.put_blob(self.job_id, "preview", encode_png(preview))
-            fields["preview_version"] = time.time()
-        self.store.update(self.job_id, **fields)
+        try:
+            if preview is not None:
+                self.store.put_blob(self.job_id, "preview", encode_png(preview))
+                fields["preview_version"] = time.time()
+            self.store.update(self.job_id, **fields)
+        except RedisError:  # progress is best effort: a Redis stall must not fail the job itself
+            log.warning("progress of job %s not written", self.job_id, exc_info=True)
 
     def is_cancelled(self) -> bool:
-        if self._cancel_seen_at is None and self.store.redis.hget(self.store.job_key(self.job_id), "cancel_requested"):
+        try:
+            requested = self.store.redis.hget(self.store.job_key(self.job_id), "cancel_requested")
+        except RedisError:  # cannot tell now: the next check asks again
+            return self._cancel_seen_at is not None
+        if self._cancel_seen_at is None and requested:
             self._cancel_seen_at = time.monotonic()
         return self._cancel_seen_at is not None
 

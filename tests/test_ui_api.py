@@ -33,7 +33,7 @@ def test_remove_background_endpoint_returns_a_transparent_png(api, photo):
 
 
 def test_queue_position_and_progress_are_visible_in_job_status(api, client, photo, tiny_png):
-    blocker = slow_job(client, tiny_png, steps=20)
+    blocker = slow_job(client, tiny_png, steps=50)  # long enough to outlast the upload on a loaded machine
     wait_for(lambda: running(client, blocker))
     job = api.submit(handle_file(photo), "u2netp", "mask", "#ffffff", api_name="/remove_background")
     descriptions = set()

@@ -96,6 +96,8 @@ def serve_ui(args: argparse.Namespace) -> None:
     from tasks.reaper import Reaper
     from tasks.webhooks import WebhookDispatcher
     from ui.app import CSS, build_app
+    from ui.browser_key import BrowserKey
+    from ui.cancel_requests import CancelRequests
     from ui.guard import Guard
     from ui.rest import build_api, publish_schema
 
@@ -109,9 +111,10 @@ def serve_ui(args: argparse.Namespace) -> None:
     demo = build_app(client)
     upload = client.settings.max_upload_bytes
     guard = Middleware(Guard, max_body=3 * upload + 2**20, token=token, login=login)  # 2 images, base64
+    middleware = [guard, Middleware(BrowserKey), Middleware(CancelRequests)]  # the first is the outermost
     app, _, _ = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS,
                             max_file_size=upload, prevent_thread_lock=True,
-                            app_kwargs={"routes": api.routes, "docs_url": "/docs", "middleware": [guard]})
+                            app_kwargs={"routes": api.routes, "docs_url": "/docs", "middleware": middleware})
     publish_schema(app, api)
     webhooks = WebhookDispatcher(client).start()
     reaper = Reaper(client.store).start()  # jobs of dead workers run again even with no worker left to see it

@@ -87,10 +87,40 @@ class JobStatus:
     preview_version: str | None = None
     run_seconds: float | None = None
     submitted_at: float = 0.0  # the submitting machine's clock (the UI's, for UI jobs)
+    name: str | None = None  # what its downloads are called
+    batch: str | None = None  # the batch it belongs to
+
 
     @property
     def done(self) -> bool:
         return self.state in TERMINAL
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One job in a History: where it stands, what it was asked, and how long it is kept."""
+
+    status: JobStatus
+    params: dict[str, Any]
+    inputs: tuple[str, ...]  # names of its input images (kept while it is)
+    expires_in: int  # seconds until its record and images are removed
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    id: str
+    jobs: list[JobStatus]
+
+    @property
+    def done(self) -> bool:
+        return all(job.done for job in self.jobs)
+
+    @property
+    def percent(self) -> float:
+        return sum(100 if job.done else job.percent for job in self.jobs) / len(self.jobs)
+
+    def count(self, state: str) -> int:
+        return sum(job.state == state for job in self.jobs)
 
 
 @dataclass(frozen=True)
@@ -126,15 +156,57 @@ class StudioClient:
     # submit -----------------------------------------------------------------
     @_needs_queue
     def submit(self, operation: str, images: dict[str, bytes], params: dict[str, Any] | None = None,
-               callback_url: str | None = None, owner: str | None = None) -> str:
+               callback_url: str | None = None, quota: str | None = None, owner: str | None = None,
+               name: str | None = None) -> str:
         """Validate and queue a job; returns its id (unguessable, 128 bits). With
-        `callback_url`, the final status is POSTed there when the job ends. `owner` (a
-        browser, user or token: whoever is not trusted with the whole queue) is held to
-        a share of it; callers with no owner are scripts that reach Redis anyway."""
+        `callback_url`, the final status is POSTed there when the job ends. `quota` (a
+        visitor: address, user or token, whoever is not trusted with the whole queue) is
+        held to a share of it; callers with none are scripts that reach Redis anyway.
+        `owner` (a browser or a user) lists the job in its History; `name` is what its
+        downloads are called."""
+        return self.submit_batch(operation, [images], params, callback_url, quota, owner, [name])[1][0]
+
+    @_needs_queue
+    def submit_batch(self, operation: str, items: list[dict[str, bytes]], params: dict[str, Any] | list | None = None,
+                     callback_url: str | None = None, quota: str | None = None, owner: str | None = None,
+                     names: list[str | None] | None = None) -> tuple[str, list[str]]:
+        """Validate every item (the images of one job each; `params` shared, or one dict
+        per item), then queue them all together: (batch id, job ids in order). Nothing is
+        queued if any item is wrong; the message names it."""
         op = self.operation(operation)
-        if owner is not None:
-            self._admit(owner)
-        parsed = self._validate_params(op, params or {})
+        if not items:
+            raise InvalidInput("The batch is empty: give at least one image (or prompt).")
+        per_item = params if isinstance(params, list) else [params or {}] * len(items)
+        if len(per_item) != len(items):
+            raise InvalidInput(f"The batch has {len(items)} items but {len(per_item)} parameter sets.")
+        if quota is not None:
+            self._admit(quota, len(items))
+        prepared = []
+        for index, (images, item_params) in enumerate(zip(items, per_item)):
+            try:
+                prepared.append(self._prepare(op, images, item_params, callback_url))
+            except InvalidInput as exc:
+                raise InvalidInput(f"Item {index + 1} of the batch: {exc}" if len(items) > 1 else str(exc)) from None
+        names = names or [None] * len(items)
+        batch_id, job_ids = secrets.token_hex(16), []
+        for (fields, given, queue), name in zip(prepared, names):
+            job_id = secrets.token_hex(16)
+            if name:
+                fields["name"] = name
+            if len(items) > 1:
+                fields["batch"] = batch_id
+            self.store.create(job_id, fields, given, queue, quota or "local", owner)
+            # The job store holds the outcome, so Celery's own result is not waited on.
+            app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
+            job_ids.append(job_id)
+        if len(items) > 1:
+            self.store.create_batch(batch_id, job_ids)
+        return batch_id, job_ids
+
+    def _prepare(self, op: Operation, images: dict[str, bytes], params: dict[str, Any],
+                 callback_url: str | None) -> tuple[dict[str, str], dict[str, bytes], str]:
+        """The checked job: (record fields, input images, queue)."""
+        parsed = self._validate_params(op, params)
         named = len(op.all_inputs) > 1  # say which image is wrong
         given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
         # an operation that checks its inputs needs them decoded; the others only need them checked
@@ -142,28 +214,24 @@ class StudioClient:
         checked = {name: self._validate_image(name, images.get(name), named, read) for name in given}
         if op.check_inputs:
             op.check_inputs(checked, parsed)
-        queue = op.device_for(parsed.engine)
-        job_id = secrets.token_hex(16)
         fields = {"operation": op.name, "params": parsed.model_dump_json()}
         if callback_url:
             fields["callback_url"] = check_callback_url(callback_url)
-        self.store.create(job_id, fields, {name: images[name] for name in given}, queue, owner or "local")
-        # The job store holds the outcome, so Celery's own result is not waited on.
-        app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
-        return job_id
+        return fields, {name: images[name] for name in given}, op.device_for(parsed.engine)
 
-    def _admit(self, owner: str) -> None:
-        """Busy unless `owner` may queue one more job."""
+    def _admit(self, quota: str, count: int = 1) -> None:
+        """Busy unless the visitor `quota` may queue `count` more jobs."""
         waiting = self.store.waiting_count(("cpu", "gpu"))
-        if waiting >= self.settings.max_waiting:
+        if waiting + count > self.settings.max_waiting:
             known = [t for t in map(self.store.average_duration, OPERATIONS) if t is not None] or [1.0]
             workers = max(1, len(self.store.workers()))
             retry = max(10.0, waiting * sum(known) / len(known) / workers)  # until about this many have run
             raise Busy(f"The studio is busy ({waiting} jobs are waiting); try again in about {retry:.0f} s.", retry)
-        active = self.store.active_jobs(owner)
-        if active >= self.settings.max_jobs_per_owner:
-            raise Busy(f"You have {active} jobs waiting or running (at most {self.settings.max_jobs_per_owner} at "
-                       "a time); wait for one to finish, or cancel one.", 10.0)
+        active, most = self.store.active_jobs(quota), self.settings.max_jobs_per_owner
+        if active + count > most:
+            more = f"{count} more" if count > 1 else "another"
+            raise Busy(f"You have {active} jobs waiting or running and may have at most {most} at a time, so "
+                       f"{more} cannot be queued now; wait for some to finish, or cancel some.", 10.0)
 
     @staticmethod
     def operation(name: str) -> Operation:
@@ -204,7 +272,9 @@ class StudioClient:
     # follow -------------------------------------------------------------------
     @_needs_queue
     def status(self, job_id: str) -> JobStatus:
-        job = self._job(job_id)
+        return self._status(job_id, self._job(job_id))
+
+    def _status(self, job_id: str, job: dict[str, str]) -> JobStatus:
         state = job["state"]
         status = JobStatus(
             id=job_id,
@@ -221,6 +291,8 @@ class StudioClient:
             preview_version=job.get("preview_version"),
             run_seconds=float(job["run_seconds"]) if "run_seconds" in job else None,
             submitted_at=float(job.get("created_at", 0)),
+            name=job.get("name") or None,
+            batch=job.get("batch") or None,
         )
         if state == QUEUED:
             status = self._with_queue_position(status)
@@ -230,6 +302,49 @@ class StudioClient:
         if state == RUNNING:
             return self._with_running_eta(status, job)
         return status
+
+    @_needs_queue
+    def batch_status(self, batch_id: str) -> BatchStatus:
+        job_ids = self.store.batch(batch_id) if JOB_ID.match(batch_id or "") else []
+        if not job_ids:
+            raise JobNotFound(f"No batch {batch_id!r}: the id is wrong or the batch expired.")
+        return BatchStatus(batch_id, [self.status(job_id) for job_id in job_ids])
+
+    @_needs_queue
+    def history(self, owner: str, limit: int = 50) -> list[HistoryEntry]:
+        """The owner's jobs, newest first (live ones with their queue place and ETA)."""
+        entries = []
+        for job, expires_in in self.store.history(owner, limit):
+            if "state" not in job or "operation" not in job:
+                continue  # half a record: expired
+            status = self.status(job["id"]) if job["state"] not in TERMINAL else self._status(job["id"], job)
+            entries.append(HistoryEntry(status, json.loads(job.get("params", "{}")),
+                                        tuple(filter(None, job.get("inputs", "").split(","))), expires_in))
+        return entries
+
+    @_needs_queue
+    def inputs(self, job_id: str, owner: str) -> dict[str, bytes]:
+        """The owner's job's input images, by name (for "use again")."""
+        job = self._owned(job_id, owner)
+        found = {name: self.store.get_blob(job_id, f"in:{name}") for name in job.get("inputs", "").split(",") if name}
+        if None in found.values():
+            raise JobNotFound(f"The photos of job {job_id} expired.")
+        return found  # type: ignore[return-value]
+
+    @_needs_queue
+    def delete(self, job_id: str, owner: str) -> None:
+        """Remove the owner's ended job from its History, with its images."""
+        if self._owned(job_id, owner)["state"] not in TERMINAL:
+            raise JobNotFinished("Cancel the job first: it is still queued or running.")
+        self.store.delete(job_id, owner)
+
+    def _owned(self, job_id: str, owner: str | None) -> dict[str, str]:
+        """The job's record, if it belongs to `owner` (any job when `owner` is None); a
+        job of someone else's reads as not found, like a wrong id."""
+        job = self._job(job_id)
+        if owner is not None and job.get("owner") != owner:
+            raise JobNotFound(f"No job {job_id!r}: the id is wrong or the job expired.")
+        return job
 
     @_needs_queue
     def availability(self) -> Availability:
@@ -305,14 +420,22 @@ class StudioClient:
 
     # cancel -------------------------------------------------------------------
     @_needs_queue
-    def cancel(self, job_id: str) -> JobStatus:
+    def cancel(self, job_id: str, owner: str | None = None) -> JobStatus:
         """A queued job is cancelled at once; a running one stops at its next step
         (the worker terminates it if it does not stop within the grace period).
-        Cancelling a finished job changes nothing."""
-        job = self._job(job_id)
+        Cancelling a finished job changes nothing. With `owner`, only its own jobs."""
+        job = self._owned(job_id, owner)
         if job["state"] in TERMINAL:
             return self.status(job_id)
         self.store.update(job_id, cancel_requested=time.time())
         if self.store.finish(job_id, CANCELLED, allowed=(QUEUED,), stage="cancelled before it started"):
             app.control.revoke(job_id)  # the worker drops the message; it would skip it anyway
         return self.status(job_id)
+
+    @_needs_queue
+    def cancel_batch(self, batch_id: str, owner: str | None = None) -> BatchStatus:
+        """Cancel every job of the batch that has not ended."""
+        for job in self.batch_status(batch_id).jobs:
+            if not job.done:
+                self.cancel(job.id, owner)
+        return self.batch_status(batch_id)

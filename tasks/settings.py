@@ -31,6 +31,6 @@ class Settings:
             cancel_grace=float(_env("STUDIO_CANCEL_GRACE", "10")),
             heartbeat_seconds=float(_env("STUDIO_HEARTBEAT_SECONDS", "1")),
             lost_after=float(_env("STUDIO_LOST_AFTER", "10")),
-            max_jobs_per_owner=int(_env("STUDIO_MAX_JOBS_PER_OWNER", "10")),
+            max_jobs_per_owner=int(_env("STUDIO_MAX_JOBS_PER_OWNER", "32")),
             max_waiting=int(_env("STUDIO_MAX_WAITING", "200")),
         )

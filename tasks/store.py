@@ -7,7 +7,9 @@ Keys (all expire after the job TTL):
   studio:job:<id>:alive       exists while the running job's worker beats (TTL: STUDIO_LOST_AFTER)
   studio:waiting:<queue>      sorted set of queued job ids by submit time (queue position)
   studio:running:<queue>      sorted set of running job ids by start time (ETAs of jobs behind them)
-  studio:owner:<owner>        sorted set of an owner's queued and running job ids (fair share)
+  studio:quota:<who>          sorted set of the queued and running job ids one visitor is held to (fair share)
+  studio:history:<owner>      sorted set of a browser's or user's job ids by submit time (History, re-attach)
+  studio:batch:<id>           list of the job ids of a batch, in order
   studio:stats:<operation>    hash: moving average of run times of succeeded jobs (for ETAs)
   studio:workers              hash: hostname -> JSON {queues, pid, engines, models, downloads}
   studio:workers:until        sorted set: hostname by the server time its record stops counting
@@ -23,6 +25,7 @@ from redis import Redis
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 
 # Each state change is one atomic script, so a finished job never changes again
 # and the worker spends one round trip per change.
@@ -55,11 +58,14 @@ for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[fields_end + i - 2], 'EX', A
 local queue = redis.call('HGET', KEYS[1], 'queue')
 redis.call('ZREM', 'studio:waiting:' .. queue, ARGV[3])
 redis.call('ZREM', 'studio:running:' .. queue, ARGV[3])
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner then redis.call('ZREM', 'studio:owner:' .. owner, ARGV[3]) end
--- the inputs are not needed any more: only the outputs stay for the TTL
+local quota = redis.call('HGET', KEYS[1], 'quota')
+if quota then redis.call('ZREM', 'studio:quota:' .. quota, ARGV[3]) end
+-- a job in someone's History keeps its inputs (for "use again") as long as its outputs;
+-- the others' inputs are not needed any more
+local keep = redis.call('HEXISTS', KEYS[1], 'owner') == 1
 for name in string.gmatch(redis.call('HGET', KEYS[1], 'inputs') or '', '[^,]+') do
-  redis.call('DEL', KEYS[1] .. ':blob:in:' .. name)
+  if keep then redis.call('EXPIRE', KEYS[1] .. ':blob:in:' .. name, ARGV[2])
+  else redis.call('DEL', KEYS[1] .. ':blob:in:' .. name) end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local seconds = redis.call('HGET', KEYS[1], 'run_seconds')
@@ -166,37 +172,86 @@ class JobStore:
         return f"studio:running:{queue}"
 
     @staticmethod
-    def owner_key(owner: str) -> str:
-        return f"studio:owner:{owner}"
+    def quota_key(who: str) -> str:
+        return f"studio:quota:{who}"
+
+    @staticmethod
+    def history_key(owner: str) -> str:
+        return f"studio:history:{owner}"
+
+    @staticmethod
+    def batch_key(batch_id: str) -> str:
+        return f"studio:batch:{batch_id}"
 
     # jobs -----------------------------------------------------------------
-    def create(self, job_id: str, fields: dict[str, Any], inputs: dict[str, bytes], queue: str, owner: str) -> None:
-        """A queued job with its input images (`inputs` by name: dropped when it ends)."""
+    def create(self, job_id: str, fields: dict[str, Any], inputs: dict[str, bytes], queue: str, quota: str,
+               owner: str | None = None) -> None:
+        """A queued job with its input images (`inputs` by name), counted against the
+        visitor `quota`, and listed in `owner`'s History when given (its inputs are then
+        kept as long as its outputs; else they are dropped when it ends)."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)  # one round trip; the job id is not yet known to anyone
         for name, data in inputs.items():
             pipe.set(self.blob_key(job_id, f"in:{name}"), data, ex=self.ttl)
-        pipe.hset(self.job_key(job_id), mapping={**fields, "state": QUEUED, "queue": queue, "created_at": now,
-                                                 "percent": 0, "stage": "queued", "attempts": 0, "owner": owner,
-                                                 "inputs": ",".join(inputs)})
+        record = {**fields, "state": QUEUED, "queue": queue, "created_at": now, "percent": 0, "stage": "queued",
+                  "attempts": 0, "quota": quota, "inputs": ",".join(inputs)}
+        pipe.hset(self.job_key(job_id), mapping={**record, "owner": owner} if owner else record)
         pipe.expire(self.job_key(job_id), self.ttl)
         pipe.zadd(self.waiting_key(queue), {job_id: now})
-        pipe.zadd(self.owner_key(owner), {job_id: now})
-        pipe.expire(self.owner_key(owner), self.ttl)
+        pipe.zadd(self.quota_key(quota), {job_id: now})
+        pipe.expire(self.quota_key(quota), self.ttl)
+        if owner:
+            pipe.zadd(self.history_key(owner), {job_id: now})
+            pipe.zremrangebyrank(self.history_key(owner), 0, -HISTORY_LIMIT - 1)
+            pipe.expire(self.history_key(owner), self.ttl)
         pipe.execute()
 
-    def active_jobs(self, owner: str) -> int:
-        """How many of `owner`'s jobs are queued or running (ids of expired jobs are dropped)."""
-        ids = self.redis.zrange(self.owner_key(owner), 0, -1)
+    def active_jobs(self, quota: str) -> int:
+        """How many of a visitor's jobs are queued or running."""
+        return len(self._live_ids(self.quota_key(quota), self.redis.zrange(self.quota_key(quota), 0, -1)))
+
+    def history(self, owner: str, limit: int) -> list[tuple[dict[str, str], int]]:
+        """The owner's newest `limit` jobs, newest first: (record, seconds until it expires)."""
+        key = self.history_key(owner)
+        ids = self._live_ids(key, self.redis.zrevrange(key, 0, limit - 1))
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.job_key(job_id))
+            pipe.ttl(self.job_key(job_id))
+        replies = pipe.execute()
+        found = []
+        for job_id, raw, ttl in zip(ids, replies[::2], replies[1::2]):
+            if raw:
+                found.append(({"id": job_id, **{k.decode(): v.decode() for k, v in raw.items()}}, max(ttl, 0)))
+        return found
+
+    def _live_ids(self, key: str, ids: list[bytes]) -> list[str]:
+        """`ids` whose job record still exists; the others are dropped from the set at `key`."""
         if not ids:
-            return 0
+            return []
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.exists(self.job_key(job_id.decode()))
-        gone = [job_id for job_id, exists in zip(ids, pipe.execute()) if not exists]
+        exists = pipe.execute()
+        gone = [job_id for job_id, there in zip(ids, exists) if not there]
         if gone:
-            self.redis.zrem(self.owner_key(owner), *gone)
-        return len(ids) - len(gone)
+            self.redis.zrem(key, *gone)
+        return [job_id.decode() for job_id, there in zip(ids, exists) if there]
+
+    def delete(self, job_id: str, owner: str) -> None:
+        """Remove an ended job, its images and its place in the owner's History."""
+        record = self.get(job_id) or {}
+        names = [f"in:{name}" for name in record.get("inputs", "").split(",") if name]
+        names += [f"out:{index}" for index in range(int(record.get("outputs", 0)))] + ["preview"]
+        self.redis.delete(self.job_key(job_id), self.done_key(job_id), *(self.blob_key(job_id, n) for n in names))
+        self.redis.zrem(self.history_key(owner), job_id)
+
+    def create_batch(self, batch_id: str, job_ids: list[str]) -> None:
+        self.redis.rpush(self.batch_key(batch_id), *job_ids)
+        self.redis.expire(self.batch_key(batch_id), self.ttl)
+
+    def batch(self, batch_id: str) -> list[str]:
+        return [job_id.decode() for job_id in self.redis.lrange(self.batch_key(batch_id), 0, -1)]
 
     def waiting_count(self, queues: tuple[str, ...]) -> int:
         pipe = self.redis.pipeline(transaction=False)

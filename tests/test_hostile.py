@@ -304,7 +304,7 @@ def test_one_visitor_cannot_fill_the_queue(api, client, tiny_png):
         refused(submit(api, tiny_png, operation="style_transfer", params=params), 429, "you have 3 jobs",
                 "flood from one owner")
         for visitor in ("ip:203.0.113.7", "ip:203.0.113.8", "ip:203.0.113.9"):  # others are still served
-            ids.append(client.submit("style_transfer", {"image": tiny_png}, {"engine": "sd-img2img"}, owner=visitor))
+            ids.append(client.submit("style_transfer", {"image": tiny_png}, {"engine": "sd-img2img"}, quota=visitor))
         busy = submit(api, tiny_png, operation="style_transfer", params=params)
         refused(busy, 429, "busy", "global queue cap")
         assert int(busy.headers["Retry-After"]) >= 10

@@ -7,6 +7,7 @@ import os
 import gradio as gr
 
 from tasks.client import StudioClient
+from ui import history
 from ui.tabs import face_swap, generate, remove_background, remove_object, style_transfer
 
 TITLE = "AI Image Studio"
@@ -40,14 +41,21 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
     # Gradio's copies of uploads and results: checked hourly, removed after a day
     with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(f"# {TITLE}")
-        on_load = []
-        with gr.Tabs(overflow_behavior="wrap"):  # a phone shows every tab, not a "..." menu
-            for title, tab in TABS:
-                with gr.Tab(title, id=tab.__name__.rsplit(".", 1)[1]):
-                    on_load += tab.render(client)
+        destinations = []
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, not a "..." menu
+            for title, module in TABS:
+                with gr.Tab(title, id=module.__name__.rsplit(".", 1)[1]) as tab:
+                    destinations.append(history.Destination(tab, module.render(client)))
+            with gr.Tab("History", id="history") as own_tab:
+                history.render(client, own_tab, tabs, destinations)
+        parts = [destination.parts for destination in destinations]
         # what the workers have, anew for each visit
+        on_load = [item for part in parts for item in part.on_load]
         demo.load(lambda: [item.value() for item in on_load], None, [item.component for item in on_load],
                   api_visibility="private", show_progress="hidden")
+        for part in parts:  # each tab's latest job, where it stands (a reload loses nothing)
+            demo.load(part.resume.handler, None, part.resume.outputs, api_visibility="private",
+                      show_progress="hidden")
     # Celery decides what runs; Gradio's queue only bounds how many events wait at once
     demo.queue(default_concurrency_limit=None, max_size=int(os.environ.get("STUDIO_UI_QUEUE_SIZE", "500")))
     return demo

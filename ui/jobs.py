@@ -16,6 +16,8 @@ import gradio as gr
 
 from pipelines.errors import StudioError
 from tasks.client import JobStatus, QueueUnavailable, StudioClient
+from ui.browser_key import COOKIE, key_in
+from ui.cancel_requests import cancel_requested
 from ui.guard import visitor_address
 
 POLL_SECONDS = 0.2
@@ -46,9 +48,10 @@ def upload_stem(payload: dict[str, Any] | None, fallback: str = "photo") -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or fallback
 
 
-def owner_of(request: gr.Request | None) -> str:
-    """Who a job belongs to, for the fair share: the logged-in user, else the visitor's
-    address (see `visitor_address` for proxies and the share link's tunnel)."""
+def quota_of(request: gr.Request | None) -> str:
+    """Who a job counts against, for the fair share: the logged-in user, else the
+    visitor's address (see `visitor_address` for proxies and the share link's tunnel).
+    Not the browser key: a visitor can drop that cookie at will."""
     if request is None:
         return "ui"
     if request.username:
@@ -56,22 +59,66 @@ def owner_of(request: gr.Request | None) -> str:
     return f"ip:{visitor_address(request.client.host if request.client else None, request.headers)}"
 
 
-async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
-                 owner: str) -> str:
-    """Queue the job (validation decodes the images: off the event loop)."""
+def owner_of(request: gr.Request | None) -> str | None:
+    """Whose History a job joins: the logged-in user (any device), else this browser
+    (its key cookie); None for a caller with neither (a script without cookies)."""
+    if request is None:
+        return None
+    if request.username:
+        return f"user:{request.username}"
     try:
-        return await asyncio.to_thread(client.submit, operation, images, params, None, owner)
+        cookies = dict(request.cookies or {})
+    except AttributeError:
+        return None
+    key = key_in(f"{COOKIE}={cookies[COOKIE]}") if COOKIE in cookies else None
+    return f"browser:{key}" if key else None
+
+
+class ResultView:
+    """What a tab shows of its job: the result image and the status box. A tab with more
+    outputs (Generate: previews, a gallery, the seed) overrides these."""
+
+    def cleared(self, status_html: str) -> tuple:
+        """Before a job: no result yet."""
+        return None, status_html
+
+    def live(self, status: JobStatus) -> tuple:
+        return gr.skip(), describe(status)
+
+    def final(self, status: JobStatus, files: list[str]) -> tuple:
+        return (files[0] if files else None), describe(status)
+
+    def names(self, status: JobStatus) -> list[str]:
+        """The download names of the job's images (see `result_files`)."""
+        return [status.name or status.operation.replace("_", "-")]
+
+
+# The job each page's tab shows, by (page session, operation): a tab follows one job at a
+# time, so a job started on a tab that was showing another (found again after a reload)
+# takes over, and the other is no longer followed (it runs on).
+_on_screen: dict[tuple[str, str], str] = {}
+
+
+async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
+                 request: gr.Request | None, name: str | None = None, in_history: bool = True) -> str:
+    """Queue the job (validation decodes the images: off the event loop), in the page's
+    History unless `in_history` is False (helper jobs, like finding faces on upload)."""
+    owner = owner_of(request) if in_history else None
+    try:
+        return await asyncio.to_thread(client.submit, operation, images, params, None, quota_of(request), owner,
+                                       name)
     except StudioError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
 
 
-async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> AsyncIterator[JobStatus]:
+async def follow(client: StudioClient, job_id: str, progress: gr.Progress,
+                 request: gr.Request | None = None) -> AsyncIterator[JobStatus]:
     """Yield the job's status until it has ended (the last one yielded is the final
-    status), keeping `gr.Progress` current for API clients. If the handler is stopped
-    (a closed page, an API client's cancel), the job is cancelled. While the job queue
-    does not answer (Redis restarting or stalled) the job is left alone and followed
-    again when it answers, for up to `QUEUE_OUTAGE_SECONDS`."""
-    status, silent_since = None, None
+    status), keeping `gr.Progress` current for API clients. A page that goes away leaves
+    its job running; an API client's explicit cancel (see `cancel_requests`) cancels it.
+    While the job queue does not answer (Redis restarting or stalled) the job is left
+    alone and followed again when it answers, for up to `QUEUE_OUTAGE_SECONDS`."""
+    status, silent_since, began = None, None, time.monotonic()
     try:
         while True:
             try:
@@ -93,44 +140,80 @@ async def follow(client: StudioClient, job_id: str, progress: gr.Progress) -> As
                 return
             await asyncio.sleep(POLL_SECONDS)
     finally:
-        if status is None or not status.done:
+        if (status is None or not status.done) and cancel_requested(request and request.session_hash, began):
             with contextlib.suppress(StudioError):
                 await asyncio.to_thread(client.cancel, job_id)
 
 
-async def updates(client: StudioClient, job_id: str, progress: gr.Progress) -> AsyncIterator[JobStatus]:
+async def updates(client: StudioClient, job_id: str, progress: gr.Progress,
+                  request: gr.Request | None = None) -> AsyncIterator[JobStatus]:
     """The statuses of `follow` that change what the page shows, the final one last
     (the status box is re-sent only when its text changes: about once a second)."""
     shown = None
-    async for status in follow(client, job_id, progress):
+    async for status in follow(client, job_id, progress, request):
         text = describe(status)
         if text != shown or status.done:
             shown = text
             yield status
 
 
-async def run_job(client: StudioClient, operation: str, images: Callable[[], dict[str, bytes]],
-                  params: dict[str, Any], progress: gr.Progress, name: str, owner: str
-                  ) -> AsyncIterator[tuple[Any, str, str | None]]:
-    """A tab's whole handler: yield (image, status html, job id) as the job goes; the
-    image arrives with the final status line, as a file called `name`.png. `images()`
-    reads the inputs (a gr.Error, e.g. nothing uploaded, shows in the status box too)."""
-    yield None, starting(), None  # the previous result and status go at once
+async def present(client: StudioClient, job_id: str, operation: str, view: ResultView, progress: gr.Progress,
+                  request: gr.Request | None) -> AsyncIterator[tuple[JobStatus, tuple]]:
+    """Follow the job on its tab: yield (status, the view's outputs) as it changes; its
+    images arrive with the final status line. The error of a failed job is raised once
+    its line has been shown. Stops quietly when the tab starts another job."""
+    screen = (request.session_hash if request else None) or job_id, operation
+    _on_screen[screen] = job_id
     try:
-        job = await submit(client, operation, await asyncio.to_thread(images), params, owner)
-    except gr.Error as exc:
-        yield gr.skip(), not_started(exc), None
-        raise
-    async for status in updates(client, job, progress):
-        if not status.done:
-            yield gr.skip(), describe(status), job
-    files, error = await outcome(client, status, [name])
-    try:
-        yield (files[0] if files else None), describe(status), job
+        async for status in updates(client, job_id, progress, request):
+            if _on_screen.get(screen) != job_id:
+                return
+            if not status.done:
+                yield status, await asyncio.to_thread(view.live, status)
+        files, error = await outcome(client, status, view.names(status))
+        try:
+            yield status, view.final(status, files)
+        finally:
+            discard(job_id)
+        if error:
+            raise error
     finally:
-        discard(job)
-    if error:
-        raise error
+        if _on_screen.get(screen) == job_id:
+            del _on_screen[screen]
+
+
+async def run_job(client: StudioClient, operation: str, images: Callable[[], dict[str, bytes]],
+                  params: dict[str, Any], progress: gr.Progress, request: gr.Request | None, name: str,
+                  view: ResultView = ResultView()) -> AsyncIterator[tuple]:
+    """A tab's whole handler: yield its outputs and, last, the job id, as the job goes.
+    `images()` reads the inputs (a gr.Error, e.g. nothing uploaded, shows in the status
+    box too); `name` is what the result downloads as."""
+    yield *view.cleared(starting()), None  # the previous result and status go at once
+    try:
+        job = await submit(client, operation, await asyncio.to_thread(images), params, request, name)
+    except gr.Error as exc:
+        yield *view.cleared(not_started(exc)), None
+        raise
+    async for _, values in present(client, job, operation, view, progress, request):
+        yield *values, job
+
+
+async def resume(client: StudioClient, operation: str, view: ResultView, request: gr.Request | None
+                 ) -> AsyncIterator[tuple]:
+    """On page load: the tab's latest job of this browser (or user), followed where it
+    stands, or shown as it ended; yields the tab's outputs, the job id and the Cancel
+    button (usable while the job is live). Nothing if the page has no job on this tab."""
+    owner = owner_of(request)
+    try:
+        entries = await asyncio.to_thread(client.history, owner) if owner else []
+    except StudioError:
+        return
+    latest = next((e.status for e in entries if e.status.operation == operation and not e.status.batch), None)
+    if latest is None:
+        return
+    with contextlib.suppress(gr.Error):  # a failed job's reason is in its status line
+        async for status, values in present(client, latest.id, operation, view, gr.Progress(), request):
+            yield *values, latest.id, gr.Button(interactive=not status.done)
 
 
 async def outcome(client: StudioClient, status: JobStatus, names: list[str]) -> tuple[list[str], gr.Error | None]:
@@ -183,7 +266,7 @@ def cancel(client: StudioClient, job_id: str | None) -> None:
 def stage_line(status: JobStatus) -> str:
     line = status.stage
     if status.eta_seconds is not None and not status.done:
-        line += f" · about {_duration(status.eta_seconds)} left"
+        line += f" · about {duration(status.eta_seconds)} left"
     return line
 
 
@@ -199,7 +282,7 @@ def describe(status: JobStatus) -> str:
     """HTML for the status box under a tab's result: one progress bar while the job is
     queued or running (elapsed time counted from submit), then how it ended."""
     if status.state == "succeeded":
-        text = f"<b>Done</b> in {_duration(status.run_seconds or 0)} · engine <b>{_e(status.engine)}</b>"
+        text = f"<b>Done</b> in {duration(status.run_seconds or 0)} · engine <b>{_e(status.engine)}</b>"
         if status.detail:
             text += f" · {_e(status.detail)}"
         return _box(None, text, status)
@@ -207,7 +290,7 @@ def describe(status: JobStatus) -> str:
         return _box(None, f"<b>Failed:</b> {_e(status.error)}", status)
     if status.state == "cancelled":
         return _box(None, f"<b>Cancelled</b> ({_e(status.stage)})", status)
-    elapsed = f"{_duration(max(0.0, time.time() - status.submitted_at), whole=True)} since submit"
+    elapsed = f"{duration(max(0.0, time.time() - status.submitted_at), whole=True)} since submit"
     if status.state == "queued":
         return _box(None, f"<b>Queued</b> · {_e(stage_line(status))} · {elapsed}", status, bar=True)
     return _box(status.percent, f"<b>Running</b> {status.percent:.0f} % · {_e(stage_line(status))} · {elapsed}",
@@ -230,7 +313,7 @@ def _e(text: str | None) -> str:
     return html.escape(text or "")
 
 
-def _duration(seconds: float, whole: bool = False) -> str:
+def duration(seconds: float, whole: bool = False) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s" if whole else f"{seconds:.1f} s"
     return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"

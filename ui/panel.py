@@ -31,6 +31,27 @@ def photo_input(client: StudioClient, key: str, label: str = "Photo") -> gr.Imag
 
 
 @dataclass(frozen=True)
+class Resume:
+    """A page-load handler that shows the tab's latest job (see `jobs.resume`), and its outputs."""
+
+    handler: Callable
+    outputs: list
+
+
+@dataclass(frozen=True)
+class TabParts:
+    """What the app needs of a tab besides its layout: what to refresh and resume on page
+    load, and its controls by parameter and by input image (History's "use again" and
+    "send to" fill them)."""
+
+    operation: str
+    on_load: list[OnLoad]
+    resume: Resume
+    fields: dict[str, gr.components.Component]
+    photos: dict[str, gr.components.Component]
+
+
+@dataclass(frozen=True)
 class OnLoad:
     """A component whose value is worked out anew on each page load (what the workers have)."""
 
@@ -80,12 +101,13 @@ def result_view(key: str) -> tuple[gr.Image, gr.HTML]:
 
 
 def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, run: gr.Button, stop: gr.Button,
-         api_name: str) -> None:
+         api_name: str, operation: str, view: jobs.ResultView = jobs.ResultView()) -> Resume:
     """Run starts `handler`, an async generator yielding values for `outputs` and, last,
     the job id. Cancel asks the job to stop; the handler keeps following it until it has
     (so the page ends on "Cancelled"). Gradio's own progress overlay is hidden: the status
     box carries the one progress bar. Uploads reach the handler as files, undecoded
-    (preprocess=False; see `photo_input`)."""
+    (preprocess=False; see `photo_input`). Returns the page-load handler that brings the
+    tab's job back after a reload (`view` shows it as `handler` does)."""
     job_id = gr.State()
     # registered before the handler: a listener added after a generator's on the same
     # trigger did not update the page until the generator ended (Gradio 6.31)
@@ -100,3 +122,9 @@ def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, r
     run.click(None, js=SCROLL_INTO_VIEW.replace("ID", result), api_visibility="private")
     stop.click(lambda job: jobs.cancel(client, job), job_id, None, queue=False, show_progress="hidden",
                api_visibility="private")
+
+    async def resume(request: gr.Request):
+        async for values in jobs.resume(client, operation, view, request):
+            yield values
+
+    return Resume(resume, [*outputs, job_id, stop])

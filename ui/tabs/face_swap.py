@@ -12,7 +12,7 @@ from tasks.client import StudioClient
 from ui import examples, jobs, panel
 
 
-def render(client: StudioClient) -> list[panel.OnLoad]:
+def render(client: StudioClient) -> panel.TabParts:
     with gr.Row():
         with gr.Column():
             with gr.Row():
@@ -40,8 +40,8 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
         if not photo:
             return None, []
         images = {"image": jobs.read_upload(photo, "a photo")}
-        job = await jobs.submit(client, DETECT_FACES.name, images, {"engine": engine}, jobs.owner_of(request))
-        async for status in jobs.follow(client, job, progress):
+        job = await jobs.submit(client, DETECT_FACES.name, images, {"engine": engine}, request, in_history=False)
+        async for status in jobs.follow(client, job, progress, request):
             pass
         files, error = await jobs.outcome(client, status, [f"{jobs.upload_stem(photo)}-faces"])
         if error:
@@ -79,10 +79,11 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
 
         params = {"engine": engine, "source_face": source_face, "target_faces": target_faces,
                   "color_correct": color_correct}
-        async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress,
-                                         f"{jobs.upload_stem(target)}-faceswap", jobs.owner_of(request)):
+        async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress, request,
+                                         f"{jobs.upload_stem(target)}-faceswap"):
             yield update
 
-    panel.wire(client, face_swap, [source, target, engine, source_face, chosen, color_correct], [result, info],
-               run, stop, api_name="face_swap")
-    return [engines]
+    fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct}
+    resume = panel.wire(client, face_swap, [source, target, *fields.values()], [result, info], run, stop,
+                        api_name="face_swap", operation=FACE_SWAP.name)
+    return panel.TabParts(FACE_SWAP.name, [engines], resume, fields, {"source": source, "target": target})

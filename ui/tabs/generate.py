@@ -1,7 +1,6 @@
 """Generate tab: prompt in, images out, with live previews and reusable seeds."""
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from pathlib import Path
@@ -32,6 +31,28 @@ def seed_of(status: JobStatus) -> int | None:
     """The first image's seed, from the job's detail line ("<model>, seed N")."""
     found = re.search(r"seed (\d+)$", status.detail or "")
     return int(found.group(1)) if found else None
+
+
+class GenerateView(jobs.ResultView):
+    """Generate shows the latest preview while the job runs, then a gallery and the seed."""
+
+    def __init__(self, client: StudioClient):
+        self.client = client
+
+    def cleared(self, status_html: str) -> tuple:
+        return None, [], None, status_html
+
+    def live(self, status: JobStatus) -> tuple:
+        data = self.client.preview(status.id) if status.preview_version else None
+        return (Image.open(io.BytesIO(data)) if data else gr.skip()), gr.skip(), gr.skip(), jobs.describe(status)
+
+    def final(self, status: JobStatus, files: list[str]) -> tuple:
+        return gr.skip(), files, seed_of(status), jobs.describe(status)
+
+    def names(self, status: JobStatus) -> list[str]:
+        first_seed = seed_of(status)
+        return [f"generate-{first_seed + i}" for i in range(max(status.outputs, 1))] if first_seed is not None \
+            else ["generate"]
 
 
 def model_note(client: StudioClient, model: str | None) -> str:
@@ -78,7 +99,7 @@ def read_png_parameters(payload: dict[str, Any] | None) -> list[Any]:
     return [found.get(name, gr.skip()) for name in FIELDS]
 
 
-def render(client: StudioClient) -> list[panel.OnLoad]:
+def render(client: StudioClient) -> panel.TabParts:
     with gr.Row():
         with gr.Column():
             prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse on a cliff at dusk, oil painting")
@@ -108,43 +129,26 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
             used_seed = gr.Number(label="Seed used", precision=0, interactive=False)
             info = panel.status_view("generate")
 
+    view = GenerateView(client)
+
     async def generate(prompt: str | None = None, negative: str | None = None, model: str | None = None,
                        steps: int | None = None, guidance: float | None = None, width: int | None = None,
                        height: int | None = None, seed: int | None = None, count: int | None = None,
                        request: gr.Request = None, progress: gr.Progress = gr.Progress()):
         params = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps,
                   "guidance": guidance, "width": width, "height": height, "seed": seed, "num_images": count}
-        yield None, [], None, jobs.starting(), None
-        try:
-            job = await jobs.submit(client, OPERATION.name, {}, params, jobs.owner_of(request))
-        except gr.Error as exc:
-            yield gr.skip(), gr.skip(), gr.skip(), jobs.not_started(exc), None
-            raise
-        shown = None
-        async for status in jobs.updates(client, job, progress):
-            if status.done:
-                break
-            image = gr.skip()
-            if status.preview_version and status.preview_version != shown:
-                shown, data = status.preview_version, await asyncio.to_thread(client.preview, job)
-                image = Image.open(io.BytesIO(data)) if data else gr.skip()
-            yield image, gr.skip(), gr.skip(), jobs.describe(status), job
-        first_seed = seed_of(status)
-        names = [f"generate-{first_seed + i}" for i in range(count or 1)] if first_seed is not None else ["generate"]
-        files, error = await jobs.outcome(client, status, names)
-        try:
-            yield gr.skip(), files, first_seed, jobs.describe(status), job
-        finally:
-            jobs.discard(job)
-        if error:
-            raise error
+        async for update in jobs.run_job(client, OPERATION.name, dict, params, progress, request, "generate", view):
+            yield update
 
-    panel.wire(client, generate, [prompt, negative, model, steps, guidance, width, height, seed, count],
-               [preview, gallery, used_seed, info], run, stop, api_name="generate")
+    fields = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps, "guidance": guidance,
+              "width": width, "height": height, "seed": seed, "num_images": count}
+    resume = panel.wire(client, generate, list(fields.values()), [preview, gallery, used_seed, info], run, stop,
+                        api_name="generate", operation=OPERATION.name, view=view)
     reuse.click(lambda last: last if last is not None else -1, used_seed, seed, api_visibility="private")
     model.input(suggested_settings, model, [steps, guidance, width, height], api_visibility="private")
     model.change(lambda name: model_note(client, name), model, note, api_visibility="private",
                  show_progress="hidden")
     dropped.upload(read_png_parameters, dropped, [prompt, negative, model, steps, guidance, width, height, seed],
                    preprocess=False, api_visibility="private")
-    return [panel.OnLoad(note, lambda: model_note(client, "sd-turbo"))]
+    return panel.TabParts(OPERATION.name, [panel.OnLoad(note, lambda: model_note(client, "sd-turbo"))], resume,
+                          fields, {})

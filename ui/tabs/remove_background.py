@@ -14,7 +14,7 @@ OUTPUTS = [("Transparent PNG", "transparent"), ("Mask", "mask"), ("Solid colour"
 NAMES = {"transparent": "cutout", "mask": "mask", "color": "new-background"}  # download file names
 
 
-def render(client: StudioClient) -> list[panel.OnLoad]:
+def render(client: StudioClient) -> panel.TabParts:
     with gr.Row():
         with gr.Column():
             image = panel.photo_input(client, "remove-background-photo")
@@ -33,9 +33,10 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
         params = {"engine": engine, "output": output, "color": color}
         name = f"{jobs.upload_stem(photo)}-{NAMES.get(output or 'transparent')}"
         async for update in jobs.run_job(client, OPERATION.name, lambda: {"image": jobs.read_upload(photo, "a photo")},
-                                         params, progress, name, jobs.owner_of(request)):
+                                         params, progress, request, name):
             yield update
 
-    panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop,
-               api_name="remove_background")
-    return [engines]
+    resume = panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop,
+                        api_name="remove_background", operation=OPERATION.name)
+    return panel.TabParts(OPERATION.name, [engines], resume, {"engine": engine, "output": output, "color": color},
+                          {"image": image})

@@ -29,7 +29,7 @@ def inputs_from(editor: dict[str, Any] | None, image_file: dict[str, Any] | None
             "mask": jobs.read_upload(editor["layers"][0], "a mask")}
 
 
-def render(client: StudioClient) -> list[panel.OnLoad]:
+def render(client: StudioClient) -> panel.TabParts:
     with gr.Row():
         with gr.Column():
             editor = gr.ImageEditor(label="Photo: paint over what should disappear", type="filepath", format="png",
@@ -65,9 +65,11 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
         # the editor keeps no file name (its background is "background.png")
         name = f"{jobs.upload_stem(image_file)}-removed"
         async for update in jobs.run_job(client, OPERATION.name, lambda: inputs_from(editor, image_file, mask_file),
-                                         params, progress, name, jobs.owner_of(request)):
+                                         params, progress, request, name):
             yield update
 
-    panel.wire(client, remove_object, [editor, image_file, mask_file, engine, dilate, feather, prompt, sd_model,
-                                       steps, seed], [result, info], run, stop, api_name="remove_object")
-    return [engines]
+    fields = {"engine": engine, "dilate": dilate, "feather": feather, "prompt": prompt, "sd_model": sd_model,
+              "steps": steps, "seed": seed}
+    resume = panel.wire(client, remove_object, [editor, image_file, mask_file, *fields.values()], [result, info],
+                        run, stop, api_name="remove_object", operation=OPERATION.name)
+    return panel.TabParts(OPERATION.name, [engines], resume, fields, {"image": editor})

@@ -15,7 +15,7 @@ OPERATION = OPERATIONS["style_transfer"]
 THUMBNAILS = Path(__file__).resolve().parent.parent / "assets" / "style_presets"
 
 
-def render(client: StudioClient) -> list[panel.OnLoad]:
+def render(client: StudioClient) -> panel.TabParts:
     with gr.Row():
         with gr.Column():
             image = panel.photo_input(client, "style-transfer-photo")
@@ -66,11 +66,13 @@ def render(client: StudioClient) -> list[panel.OnLoad]:
                   "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model,
                   "steps": steps, "seed": seed}
         which = f"style-{preset or 0}" if not style and engine in (None, "auto", "neural-preset") else "styled"
-        async for update in jobs.run_job(client, OPERATION.name, images, params, progress,
-                                         f"{jobs.upload_stem(photo)}-{which}", jobs.owner_of(request)):
+        async for update in jobs.run_job(client, OPERATION.name, images, params, progress, request,
+                                         f"{jobs.upload_stem(photo)}-{which}"):
             yield update
 
-    inputs = [image, style_image, engine, preset, strength, keep_colors, max_side, sd_style, sd_prompt, sd_model,
-              steps, seed]
-    panel.wire(client, style_transfer, inputs, [result, info], run, stop, api_name="style_transfer")
-    return [engines]
+    fields = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,
+              "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model, "steps": steps,
+              "seed": seed}
+    resume = panel.wire(client, style_transfer, [image, style_image, *fields.values()], [result, info], run, stop,
+                        api_name="style_transfer", operation=OPERATION.name)
+    return panel.TabParts(OPERATION.name, [engines], resume, fields, {"image": image, "style_image": style_image})

@@ -1,0 +1,129 @@
+"""Jobs outlive the page, in headless Chromium: a reload or a closed tab leaves the job
+running, the page finds it again, and the History tab lists this browser's jobs (only
+its own) with "use again", "send to", cancel and delete."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.conftest import wait_for
+from tests.test_browser import browser, photos, result_size, screenshot, status_box, upload, wait_done  # noqa: F401
+from tests.test_queue import running, slow_job
+
+
+@pytest.fixture()
+def context(browser):  # noqa: F811
+    """One browser profile: its pages share the studio's browser-key cookie."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
+
+
+def open_page(context, ui_url, tab: str):
+    page = context.new_page()
+    page.goto(ui_url)
+    page.get_by_role("tab", name=tab).click()
+    return page
+
+
+def job_id_shown(page, key: str) -> str:
+    text = status_box(page, key).locator(".studio-job").inner_text(timeout=10_000)
+    return text.removeprefix("job ").strip()
+
+
+def start_queued_removal(page, client, tiny_png, photos) -> str:  # noqa: F811
+    """Run Remove background behind a slow job, so it is still queued; its id."""
+    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    blocker = slow_job(client, tiny_png, steps=40, step_seconds=0.1)
+    wait_for(lambda: running(client, blocker))
+    page.get_by_role("button", name="Remove background", exact=True).click()
+    status_box(page, "remove-background").locator(".studio-line b", has_text="Queued").wait_for(timeout=10_000)
+    return job_id_shown(page, "remove-background")
+
+
+def run_again(page, key: str, button: str) -> str:
+    """Press Run on a tab that shows an earlier job; the new job's final status line."""
+    box = status_box(page, key).locator(".studio-job")
+    before = box.inner_text() if box.count() else None
+    page.get_by_role("button", name=button, exact=True).click()
+    wait_for(lambda: box.count() and box.inner_text() != before, timeout=30)
+    return wait_done(page, key)
+
+
+def open_history(page):
+    page.get_by_role("tab", name="History").click()
+    return page.locator("#history-jobs")
+
+
+def test_a_reload_finds_the_running_job_and_its_result_arrives(context, ui_url, client, tiny_png, photos):  # noqa: F811
+    page = open_page(context, ui_url, "Remove background")
+    job = start_queued_removal(page, client, tiny_png, photos)
+    page.reload()
+    page.get_by_role("tab", name="Remove background").click()
+    assert job_id_shown(page, "remove-background") == job  # the same job, still followed
+    box = status_box(page, "remove-background")
+    assert re.match(r"(Queued|Running|Done)", box.locator(".studio-line").inner_text())
+    assert wait_done(page, "remove-background").startswith("Done")
+    assert result_size(page, "remove-background") == [512, 512]
+    assert client.status(job).state == "succeeded"  # the reload cancelled nothing
+
+
+def test_a_closed_page_leaves_its_job_finished_in_history(context, browser, ui_url, client, tiny_png,  # noqa: F811
+                                                          photos):  # noqa: F811
+    page = open_page(context, ui_url, "Remove background")
+    job = start_queued_removal(page, client, tiny_png, photos)
+    page.close()
+    assert client.wait(job, timeout=60).state == "succeeded"
+    page = open_page(context, ui_url, "Remove background")  # the tab shows it as it ended
+    assert wait_done(page, "remove-background").startswith("Done")
+    jobs = open_history(page)
+    jobs.get_by_text("Remove background · done").first.wait_for(timeout=10_000)
+    jobs.locator(".thumbnail-item").first.click()
+    page.locator("#history-details").get_by_text("Kept for another").wait_for(timeout=10_000)
+    assert result_size(page, "history") == [512, 512]
+    screenshot(page, "history")
+    stranger = browser.new_page()  # another browser: its History is its own
+    stranger.goto(ui_url)
+    open_history(stranger)
+    stranger.wait_for_timeout(3000)
+    assert stranger.locator("#history-jobs").get_by_text("Remove background").count() == 0
+    stranger.close()
+
+
+def test_use_again_fills_the_tab_and_send_to_moves_the_result(context, ui_url, client, photos):  # noqa: F811
+    page = open_page(context, ui_url, "Remove background")
+    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    page.get_by_label("Mask").check()
+    page.get_by_role("button", name="Remove background", exact=True).click()
+    assert wait_done(page, "remove-background").startswith("Done")
+    page.reload()
+    jobs = open_history(page)
+    jobs.get_by_text("Remove background · done").first.wait_for(timeout=10_000)
+    jobs.locator(".thumbnail-item").first.click()
+    page.get_by_role("button", name="Use again").click()
+    page.locator("#remove-background-photo img").first.wait_for(timeout=10_000)  # the photo is back
+    assert page.get_by_label("Mask").is_checked()  # and the settings
+    assert run_again(page, "remove-background", "Remove background").startswith("Done")
+    jobs = open_history(page)
+    jobs.locator(".thumbnail-item").first.click()
+    page.get_by_label("Send the result to").click()
+    page.get_by_role("option", name="Style transfer · image").click()
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.locator("#style-transfer-photo img").first.wait_for(timeout=10_000)
+    assert run_again(page, "style-transfer", "Apply style").startswith("Done")
+
+
+def test_another_browser_cannot_see_or_cancel_a_job_through_the_gradio_api(context, ui_url, client, photos):  # noqa: F811
+    page = open_page(context, ui_url, "History")
+    mine = next(c["value"] for c in context.cookies() if c["name"] == "studio-browser")
+    other = Client(ui_url, headers={"Cookie": "studio-browser=" + "x" * 32}, verbose=False)
+    other.predict(handle_file(str(photos / "astronaut.jpg")), "u2netp", api_name="/remove_background")
+    page.wait_for_timeout(3000)  # History refreshes every 2 s
+    assert page.locator("#history-jobs").get_by_text("Remove background").count() == 0
+    same = Client(ui_url, headers={"Cookie": f"studio-browser={mine}"}, verbose=False)
+    same.predict(handle_file(str(photos / "astronaut.jpg")), "u2netp", api_name="/remove_background")
+    page.locator("#history-jobs").get_by_text("Remove background · done").first.wait_for(timeout=10_000)
+    named = same.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert not [name for name in named if "history" in name or "cancel" in name]  # nothing to list or cancel by id

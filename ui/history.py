@@ -1,0 +1,263 @@
+"""The History tab: this browser's jobs (with a login, this user's, from any device),
+newest first, live ones updating in place. From it a job's result opens full size and
+downloads; "Use again" fills its tab with the same photos and settings; "Send to" puts
+the result into another tab's photo; a live job can be cancelled, an ended one deleted.
+
+Everything comes from Redis (the owner's History set, the job records and images, all
+with the job TTL): the UI process keeps nothing but small thumbnail files.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image, ImageDraw
+
+from pipelines.catalogue import OPERATIONS
+from pipelines.errors import StudioError
+from tasks.client import HistoryEntry, StudioClient
+from ui import jobs
+from ui.panel import TabParts
+
+FILES = Path(tempfile.gettempdir()) / "studio-history"  # thumbnails and photos handed to Gradio
+THUMBNAIL = 256
+SHOWN = 50  # newest jobs listed
+REFRESH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Destination:
+    """An operation's tab, and the parts of it "use again" and "send to" fill."""
+
+    tab: gr.Tab
+    parts: TabParts
+
+    @property
+    def tab_id(self) -> str:
+        return str(self.tab.id)
+
+    @property
+    def title(self) -> str:
+        return str(self.tab.label)
+
+
+def caption(entry: HistoryEntry) -> str:
+    status = entry.status
+    state = {"succeeded": "done", "running": f"running {status.percent:.0f} %"}.get(status.state, status.state)
+    text = f"{OPERATIONS[status.operation].title} · {state}"
+    return text + (f" · {status.run_seconds:.1f} s" if status.run_seconds and status.done else "")
+
+
+def changed_settings(entry: HistoryEntry) -> str:
+    """The job's parameters that differ from the operation's defaults ("key parameters")."""
+    defaults = OPERATIONS[entry.status.operation].params().model_dump()
+    shown = [f"{name.replace('_', ' ')} {value}" for name, value in entry.params.items()
+             if value not in (None, "", []) and value != defaults.get(name)]
+    return ", ".join(shown) or "the defaults"
+
+
+def details(entry: HistoryEntry | None) -> str:
+    if entry is None:
+        return "Pick a job above to see it here."
+    status = entry.status
+    ago = max(0.0, time.time() - status.submitted_at)
+    lines = [f"**{OPERATIONS[status.operation].title}** · submitted {jobs.duration(ago, whole=True)} ago",
+             f"Settings: {changed_settings(entry)}",
+             f"State: {jobs.stage_line(status) if not status.done else status.state}"
+             + (f" · engine {status.engine}" if status.engine else "")
+             + (f" · ran {status.run_seconds:.1f} s" if status.run_seconds else ""),
+             f"Kept for another {jobs.duration(entry.expires_in, whole=True)}, then removed."]
+    if status.error:
+        lines.insert(3, f"Why: {status.error}")
+    return "  \n".join(lines)
+
+
+def thumbnail(client: StudioClient, entry: HistoryEntry, owner: str) -> str:
+    """A small picture of the job: its result, else its photo, else a card with its state.
+    Written once per job and state, under FILES."""
+    status = entry.status
+    path = FILES / status.id / f"thumbnail-{status.state}.webp"
+    if path.exists():
+        return str(path)
+    data = None
+    try:
+        if status.state == "succeeded" and status.outputs:
+            data = client.results(status.id)[0]
+        elif entry.inputs:
+            data = client.inputs(status.id, owner)[entry.inputs[0]]
+    except StudioError:
+        data = None
+    if data:
+        picture = Image.open(io.BytesIO(data))
+        picture.thumbnail((THUMBNAIL, THUMBNAIL))
+    else:
+        picture = Image.new("RGB", (THUMBNAIL, THUMBNAIL), "#e5e7eb")
+        ImageDraw.Draw(picture).text((16, THUMBNAIL // 2 - 8), caption(entry), fill="#111827")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path, "WEBP", quality=80)
+    return str(path)
+
+
+def extension_of(data: bytes) -> str:
+    with Image.open(io.BytesIO(data)) as image:
+        return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}.get(image.format or "", ".png")
+
+
+def write_file(job_id: str, name: str, data: bytes) -> str:
+    """An image of the job as a file Gradio can serve (it copies it into its cache)."""
+    path = FILES / job_id / f"{name}{extension_of(data)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+def photo_value(component: gr.components.Component, path: str) -> Any:
+    """What a photo control takes: a file, or for the Remove object editor its background."""
+    if isinstance(component, gr.ImageEditor):
+        return {"background": path, "layers": [], "composite": path}
+    return path
+
+
+def prune(older_than: float) -> None:
+    """Drop the files of jobs not looked at for `older_than` seconds (their records are gone)."""
+    now = time.time()
+    for folder in FILES.glob("*") if FILES.is_dir() else []:
+        if now - folder.stat().st_mtime > older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: list[Destination]) -> None:
+    """The History tab's layout and events (inside `own_tab`). It refreshes itself every
+    REFRESH_SECONDS while it is the tab on screen."""
+    gr.Markdown("This browser's jobs (with a login: yours, from any device), newest first. "
+                f"Results are kept for {jobs.duration(client.settings.job_ttl, whole=True)} after they end.")
+    gallery = gr.Gallery(label="Jobs", columns=5, height="auto", allow_preview=False, format="webp",
+                         elem_id="history-jobs")
+    with gr.Row():
+        with gr.Column():
+            picked = gr.Image(label="Result", type="filepath", interactive=False, format="png",
+                              buttons=["download", "fullscreen"], elem_id="history-result",
+                              elem_classes=["studio-result"])
+        with gr.Column():
+            about = gr.Markdown(details(None), elem_id="history-details")
+            again = gr.Button("Use again", variant="primary", interactive=False)
+            with gr.Row():
+                targets = [(f"{d.title} · {name.replace('_', ' ')}", f"{d.tab_id}/{name}")
+                           for d in destinations for name in d.parts.photos]
+                target = gr.Dropdown(targets, value=targets[0][1], label="Send the result to", scale=3)
+                send = gr.Button("Send", interactive=False, scale=1)
+            with gr.Row():
+                cancel = gr.Button("Cancel job", variant="stop", interactive=False)
+                delete = gr.Button("Delete", interactive=False)
+    listed = gr.State([])  # job ids in the gallery's order, and what was last drawn
+    drawn = gr.State(None)
+    selected = gr.State(None)
+    timer = gr.Timer(REFRESH_SECONDS, active=False)
+    by_id = {d.tab_id: d for d in destinations}
+    by_operation = {d.parts.operation: d for d in destinations}
+    panel = [picked, about, again, send, cancel, delete]
+
+    def entries_of(request: gr.Request) -> list[HistoryEntry]:
+        owner = jobs.owner_of(request)
+        return client.history(owner, SHOWN) if owner else []
+
+    def show(entry: HistoryEntry | None) -> list[Any]:
+        if entry is None:
+            return [None, details(None)] + [gr.Button(interactive=False)] * 4
+        status = entry.status
+        image = None
+        if status.state == "succeeded":
+            try:
+                image = write_file(status.id, status.name or status.operation.replace("_", "-"),
+                                   client.results(status.id)[0])
+            except StudioError as exc:
+                gr.Warning(str(exc))
+        return [image, details(entry), gr.Button(interactive=bool(entry.inputs) or not OPERATIONS[
+            status.operation].all_inputs), gr.Button(interactive=status.state == "succeeded"),
+            gr.Button(interactive=not status.done), gr.Button(interactive=status.done)]
+
+    def refresh(last_drawn: Any, job: str | None, request: gr.Request) -> list[Any]:
+        """Redraw the list when something in it changed, and the picked job's panel."""
+        try:
+            entries = entries_of(request)
+        except StudioError as exc:
+            gr.Warning(str(exc))
+            return [gr.skip()] * (3 + len(panel))
+        signature = [(e.status.id, e.status.state, round(e.status.percent)) for e in entries]
+        current = next((e for e in entries if e.status.id == job), None)
+        if signature == last_drawn:
+            live = current is not None and not current.status.done
+            return [gr.skip()] * 3 + (show(current) if live else [gr.skip()] * len(panel))
+        owner = jobs.owner_of(request) or ""
+        items = [(thumbnail(client, e, owner), caption(e)) for e in entries]
+        return [items, [e.status.id for e in entries], signature] + show(current)
+
+    def pick(ids: list[str], selection: gr.SelectData, request: gr.Request) -> list[Any]:
+        job = ids[selection.index] if selection.index < len(ids) else None
+        entry = next((e for e in entries_of(request) if e.status.id == job), None)
+        return [job] + show(entry)
+
+    def use_again(job: str | None, request: gr.Request) -> dict:
+        entry = next((e for e in entries_of(request) if e.status.id == job), None)
+        if entry is None:
+            raise gr.Error("That job is gone (deleted, or its time was up).")
+        destination = by_operation[entry.status.operation]
+        photos = client.inputs(job, jobs.owner_of(request)) if entry.inputs else {}
+        update: dict = {tabs: gr.Tabs(selected=destination.tab_id)}
+        for name, component in destination.parts.fields.items():
+            if name in entry.params:
+                update[component] = entry.params[name]
+        for name, component in destination.parts.photos.items():
+            update[component] = photo_value(component, write_file(job, f"in-{name}", photos[name])) \
+                if name in photos else None
+        return update
+
+    def send_to(job: str | None, where: str, request: gr.Request) -> dict:
+        entry = next((e for e in entries_of(request) if e.status.id == job), None)
+        if entry is None or entry.status.state != "succeeded":
+            raise gr.Error("Only a finished job's result can be sent to another tab.")
+        tab_id, name = where.split("/", 1)
+        component = by_id[tab_id].parts.photos[name]
+        path = write_file(job, entry.status.name or "result", client.results(job)[0])
+        return {tabs: gr.Tabs(selected=tab_id), component: photo_value(component, path)}
+
+    def cancel_job(job: str | None, request: gr.Request) -> None:
+        try:
+            client.cancel(job or "", jobs.owner_of(request))
+        except StudioError as exc:
+            gr.Warning(str(exc))
+
+    def delete_job(job: str | None, request: gr.Request) -> list[Any]:
+        try:
+            client.delete(job or "", jobs.owner_of(request))
+        except StudioError as exc:
+            gr.Warning(str(exc))
+        shutil.rmtree(FILES / (job or "none"), ignore_errors=True)
+        return [None] + show(None)
+
+    refreshed = [gallery, listed, drawn, *panel]
+    timer.tick(refresh, [drawn, selected], refreshed, show_progress="hidden", api_visibility="private")
+    gallery.select(pick, listed, [selected, *panel], show_progress="hidden", api_visibility="private")
+    fillable = [tabs] + [c for d in destinations for c in [*d.parts.fields.values(), *d.parts.photos.values()]]
+    again.click(use_again, selected, fillable, api_visibility="private")
+    send.click(send_to, [selected, target], [tabs] + [c for d in destinations for c in d.parts.photos.values()],
+               api_visibility="private")
+    cancel.click(cancel_job, selected, None, api_visibility="private").then(
+        refresh, [drawn, selected], refreshed, show_progress="hidden", api_visibility="private")
+    delete.click(delete_job, selected, [selected, *panel], api_visibility="private").then(
+        refresh, [gr.State(None), selected], refreshed, show_progress="hidden", api_visibility="private")
+
+    def opened(job: str | None, request: gr.Request) -> list[Any]:
+        prune(client.settings.job_ttl)
+        return [gr.Timer(active=True)] + refresh(None, job, request)
+
+    own_tab.select(opened, selected, [timer, *refreshed], show_progress="hidden", api_visibility="private")
+    for destination in destinations:
+        destination.tab.select(lambda: gr.Timer(active=False), None, timer, show_progress="hidden",
+                               api_visibility="private")

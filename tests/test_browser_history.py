@@ -4,6 +4,7 @@ its own) with "use again", "send to", cancel and delete."""
 from __future__ import annotations
 
 import re
+import zipfile
 
 import pytest
 from gradio_client import Client, handle_file
@@ -127,3 +128,25 @@ def test_another_browser_cannot_see_or_cancel_a_job_through_the_gradio_api(conte
     page.locator("#history-jobs").get_by_text("Remove background · done").first.wait_for(timeout=10_000)
     named = same.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert not [name for name in named if "history" in name or "cancel" in name]  # nothing to list or cancel by id
+
+
+def test_a_batch_of_three_photos_gives_three_results_and_a_zip(context, ui_url, photos, tmp_path):  # noqa: F811
+    page = open_page(context, ui_url, "Remove background")
+    page.get_by_text("Batch: many photos at once").click()
+    files = [photos / "astronaut.jpg", photos / "coffee.jpg", photos / "portrait.png"]
+    page.locator("#remove-background-batch-photos input[type=file]").set_input_files([str(f) for f in files])
+    page.get_by_role("button", name="Run batch").click()
+    box = page.locator("#remove-background-batch-status")
+    box.get_by_text("Batch finished").wait_for(timeout=90_000)
+    assert "3 of 3 done" in box.inner_text()
+    gallery = page.locator("#remove-background-batch-gallery")
+    wait_for(lambda: gallery.locator(".thumbnail-item img").count() == 3, timeout=10)
+    screenshot(page, "batch")
+    with page.expect_download() as download:
+        page.locator("#remove-background-batch-zip a[download]").first.click()
+    saved = tmp_path / "results.zip"
+    download.value.save_as(saved)
+    with zipfile.ZipFile(saved) as bundle:
+        assert sorted(bundle.namelist()) == ["astronaut-cutout.png", "coffee-cutout.png", "portrait-cutout.png"]
+    jobs = open_history(page)  # each item is a job of the History
+    wait_for(lambda: jobs.get_by_text("Remove background · done").count() == 3, timeout=10)

@@ -208,3 +208,38 @@ def test_every_endpoint_for_every_operation(api, gpu_worker, every_operation, op
     as_json = requests.get(job["result_url"], params={"format": "base64"}).json()
     assert base64.b64decode(as_json["images"][0]) == png.content
     assert requests.post(f"{api}/tasks/{job['id']}/cancel/").status_code == 409
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_a_batch_runs_one_job_per_item_and_cancels_as_a_whole(api, client, tiny_png, astronaut_jpeg):
+    blocker = slow_job(client, tiny_png, steps=100)  # so the batch is still queued when it is cancelled
+    wait_for(lambda: running(client, blocker))
+    body = {"operation": "remove_background", "params": {"engine": "u2netp", "output": "mask"},
+            "items": [{"images": {"image": b64(astronaut_jpeg)}}, {"images": {"image": b64(tiny_png)}},
+                      {"images": {"image": b64(astronaut_jpeg)}, "params": {"output": "transparent"}}]}
+    batch = requests.post(f"{api}/batches/", json=body)
+    assert batch.status_code == 202 and len(batch.json()["jobs"]) == 3
+    state = requests.get(batch.json()["status_url"]).json()
+    assert state["counts"]["queued"] == 3 and not state["done"]
+    assert [job["batch"] for job in state["jobs"]] == [batch.json()["id"]] * 3
+    cancelled = requests.post(f"{api}/batches/{batch.json()['id']}/cancel/").json()
+    assert cancelled["done"] and cancelled["counts"]["cancelled"] == 3
+    client.cancel(blocker)
+    again = requests.post(f"{api}/batches/", json=body).json()
+    finished = wait_for(lambda: (s := requests.get(again["status_url"]).json())["done"] and s, timeout=90)
+    assert finished["counts"]["succeeded"] == 3 and finished["percent"] == 100
+    modes = [Image.open(io.BytesIO(requests.get(f"{api}/tasks/{job}/result/").content)).mode for job in again["jobs"]]
+    assert modes == ["L", "L", "RGBA"]  # the shared parameters, and the third item's own
+
+
+def test_a_batch_with_one_bad_item_queues_nothing(api, client, astronaut_jpeg):
+    waiting = client.store.waiting_count(("cpu", "gpu"))
+    body = {"operation": "remove_background", "items": [{"images": {"image": b64(astronaut_jpeg)}},
+                                                         {"images": {"image": b64(b"not an image")}}]}
+    answer = requests.post(f"{api}/batches/", json=body)
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("Item 2 of the batch:")
+    assert client.store.waiting_count(("cpu", "gpu")) == waiting
+    assert requests.get(f"{api}/batches/{'0' * 32}/status/").status_code == 404

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import zipfile
 
 import pytest
 from gradio_client import Client, handle_file
@@ -97,3 +98,19 @@ def test_a_redis_stall_longer_than_the_socket_timeout_does_not_end_the_job(api, 
         os.kill(redis_server._process.pid, signal.SIGCONT)
     cutout, info = job.result(timeout=60)
     assert Image.open(cutout).mode == "RGBA" and "Done" in info
+
+
+def test_a_batch_through_the_gradio_api_gives_a_zip_of_every_result(api, photo, tmp_path):
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(photo, "holiday/one.jpg")
+        bundle.write(photo, "two.jpg")
+        bundle.writestr("notes.txt", "not a photo")
+    info, gallery, results = api.predict([handle_file(photo), handle_file(str(archive))], "u2netp", "mask",
+                                         api_name="/remove_background_batch")
+    assert "3 of 3 done" in info
+    with zipfile.ZipFile(results) as bundle:
+        names = sorted(bundle.namelist())
+        assert len(names) == 3 and all(name.endswith("-mask.png") for name in names), names
+        assert all(Image.open(bundle.open(name)).mode == "L" for name in names)
+    assert len(gallery) == 3

@@ -20,6 +20,9 @@ CSS = """
 .studio-status .studio-job { margin-top: 4px; font-size: 0.75em; opacity: 0.6; }
 /* gr.Progress (for API clients) would draw Gradio's own bar over the status box */
 .studio-status > .wrap, .studio-result > .wrap { display: none !important; }
+/* galleries of small pictures keep them small, however few there are (Gradio widens them to fill the row) */
+.studio-thumbs .grid-container { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)) !important; }
+.studio-status ol.studio-items { margin: 4px 0 0 1.2em; font-size: 0.92em; }
 .studio-result img { background: repeating-conic-gradient(#d4d4d4 0% 25%, #ffffff 0% 50%) 50% / 20px 20px; }
 """
 

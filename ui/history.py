@@ -137,8 +137,8 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
     REFRESH_SECONDS while it is the tab on screen."""
     gr.Markdown("This browser's jobs (with a login: yours, from any device), newest first. "
                 f"Results are kept for {jobs.duration(client.settings.job_ttl, whole=True)} after they end.")
-    gallery = gr.Gallery(label="Jobs", columns=5, height="auto", allow_preview=False, format="webp",
-                         elem_id="history-jobs")
+    gallery = gr.Gallery(label="Jobs", columns=6, height=340, allow_preview=False, format="webp",
+                         elem_id="history-jobs", elem_classes=["studio-thumbs"])
     with gr.Row():
         with gr.Column():
             picked = gr.Image(label="Result", type="filepath", interactive=False, format="png",

@@ -100,6 +100,21 @@ def result_view(key: str) -> tuple[gr.Image, gr.HTML]:
     return image, status_view(key)
 
 
+def run_and_cancel(run: gr.Button, stop: gr.Button, handler: Callable, inputs: list, outputs: list, api_name: str,
+                   cancel: Callable[..., None]) -> None:
+    """Run starts `handler` (its last output is the id of what it runs, a gr.State);
+    Cancel, usable while it runs, calls `cancel` with that id."""
+    # registered before the handler: a listener added after a generator's on the same
+    # trigger did not update the page until the generator ended (Gradio 6.31)
+    run.click(lambda: gr.Button(interactive=True), None, stop, queue=False, show_progress="hidden",
+              api_visibility="private")
+    running = run.click(handler, inputs, outputs, api_name=api_name, preprocess=False, concurrency_limit=None,
+                        show_progress="hidden")
+    running.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
+                 api_visibility="private")
+    stop.click(cancel, outputs[-1], None, queue=False, show_progress="hidden", api_visibility="private")
+
+
 def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, run: gr.Button, stop: gr.Button,
          api_name: str, operation: str, view: jobs.ResultView = jobs.ResultView()) -> Resume:
     """Run starts `handler`, an async generator yielding values for `outputs` and, last,
@@ -109,19 +124,11 @@ def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, r
     (preprocess=False; see `photo_input`). Returns the page-load handler that brings the
     tab's job back after a reload (`view` shows it as `handler` does)."""
     job_id = gr.State()
-    # registered before the handler: a listener added after a generator's on the same
-    # trigger did not update the page until the generator ended (Gradio 6.31)
-    run.click(lambda: gr.Button(interactive=True), None, stop, queue=False, show_progress="hidden",
-              api_visibility="private")
-    running = run.click(handler, inputs, [*outputs, job_id], api_name=api_name, preprocess=False,
-                        concurrency_limit=None, show_progress="hidden")
-    running.then(lambda: gr.Button(interactive=False), None, stop, queue=False, show_progress="hidden",
-                 api_visibility="private")
+    run_and_cancel(run, stop, handler, inputs, [*outputs, job_id], api_name,
+                   lambda job: jobs.cancel(client, job))
     status = next(output for output in outputs if isinstance(output, gr.HTML))
     result = status.elem_id.removesuffix("-status") + "-result"
     run.click(None, js=SCROLL_INTO_VIEW.replace("ID", result), api_visibility="private")
-    stop.click(lambda job: jobs.cancel(client, job), job_id, None, queue=False, show_progress="hidden",
-               api_visibility="private")
 
     async def resume(request: gr.Request):
         async for values in jobs.resume(client, operation, view, request):

@@ -4,6 +4,9 @@
     GET  /api/v1/tasks/{id}/status/
     GET  /api/v1/tasks/{id}/result/     PNG (?index=N), or ?format=base64 for JSON
     POST /api/v1/tasks/{id}/cancel/
+    POST /api/v1/batches/               JSON: one operation, shared params, a list of items (images, params)
+    GET  /api/v1/batches/{id}/status/   every job's status, and the batch's counts and percent
+    POST /api/v1/batches/{id}/cancel/   cancels every job that has not ended
     GET  /api/v1/operations/            every operation, its inputs, engines and parameter schema
 
 Optional auth: STUDIO_API_TOKEN as a bearer token, or the UI's login (STUDIO_AUTH) as HTTP Basic.
@@ -26,7 +29,7 @@ from starlette.datastructures import UploadFile
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
-from tasks.client import Busy, JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
+from tasks.client import BatchStatus, Busy, JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
 from ui.guard import BodyTooLarge, visitor_address
 
 PREFIX = "/api/v1"
@@ -39,6 +42,27 @@ class SubmitJSON(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="The operation's parameters.")
     images: dict[str, str] = Field(description="Input images by input name, base64 (a data: URL is fine).")
     callback_url: str | None = Field(None, description="POSTed the final status when the job ends.")
+
+
+class BatchItem(BaseModel):
+    images: dict[str, str] = Field(default_factory=dict, description="This item's input images, base64.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Parameters of this item (over the shared).")
+
+
+class BatchJSON(BaseModel):
+    operation: str = Field(description="One of the names listed by GET /api/v1/operations/.",
+                           json_schema_extra={"enum": list(OPERATIONS)})
+    params: dict[str, Any] = Field(default_factory=dict, description="Parameters every item shares.")
+    images: dict[str, str] = Field(default_factory=dict, description="Images every item shares (a face swap's "
+                                                                     "source), base64.")
+    items: list[BatchItem] = Field(description="One job per item, queued together.")
+    callback_url: str | None = Field(None, description="POSTed each job's final status when it ends.")
+
+
+class BatchSubmitted(BaseModel):
+    id: str
+    jobs: list[str] = Field(description="The items' job ids, in order (each has the /tasks/ routes).")
+    status_url: str
 
 
 class Submitted(BaseModel):
@@ -63,6 +87,15 @@ class Status(BaseModel):
     notes: list[str] = []
     outputs: int = 0
     run_seconds: float | None = None
+    batch: str | None = Field(None, description="The batch it belongs to.")
+
+
+class BatchState(BaseModel):
+    id: str
+    done: bool = Field(description="Every job has ended.")
+    percent: float
+    counts: dict[str, int] = Field(description="How many jobs are in each state.")
+    jobs: list[Status]
 
 
 class Base64Result(BaseModel):
@@ -160,6 +193,25 @@ def build_api(client: StudioClient, token: str | None = None, login: tuple[str, 
             raise HTTPException(409, f"Job {job_id} already {before.state}; there is nothing to cancel.")
         return _status(_call(client.cancel, job_id))
 
+    @router.post("/batches/", status_code=202, response_model=BatchSubmitted, summary="Submit a batch of jobs")
+    async def submit_batch(body: BatchJSON, request: Request) -> BatchSubmitted:
+        shared = {k: _from_base64(k, v) for k, v in body.images.items()}
+        items = [{**shared, **{k: _from_base64(f"items[{i}].{k}", v) for k, v in item.images.items()}}
+                 for i, item in enumerate(body.items)]
+        params = [{**body.params, **item.params} for item in body.items]
+        batch_id, job_ids = await asyncio.to_thread(_call, client.submit_batch, body.operation, items, params,
+                                                    body.callback_url, _owner(request, token))
+        url = f"{str(request.base_url).rstrip('/')}{PREFIX}/batches/{batch_id}/status/"
+        return BatchSubmitted(id=batch_id, jobs=job_ids, status_url=url)
+
+    @router.get("/batches/{batch_id}/status/", response_model=BatchState, summary="A batch's jobs and progress")
+    def batch_status(batch_id: str) -> BatchState:
+        return _batch_state(_call(client.batch_status, batch_id))
+
+    @router.post("/batches/{batch_id}/cancel/", response_model=BatchState, summary="Cancel a batch's open jobs")
+    def cancel_batch(batch_id: str) -> BatchState:
+        return _batch_state(_call(client.cancel_batch, batch_id))
+
     @router.get("/operations/", response_model=list[OperationInfo], summary="Operations and their parameters")
     def operations() -> list[OperationInfo]:
         return [OperationInfo(name=op.name, title=op.title, inputs=list(op.inputs),
@@ -238,6 +290,12 @@ def _status(status: JobStatus) -> Status:
     fields = asdict(status)
     fields.pop("preview_version")
     return Status(**fields)
+
+
+def _batch_state(batch: BatchStatus) -> BatchState:
+    counts = {state: batch.count(state) for state in ("queued", "running", "succeeded", "failed", "cancelled")}
+    return BatchState(id=batch.id, done=batch.done, percent=round(batch.percent, 1), counts=counts,
+                      jobs=[_status(job) for job in batch.jobs])
 
 
 def publish_schema(app: FastAPI, router: APIRouter) -> None:

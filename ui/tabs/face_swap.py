@@ -9,7 +9,7 @@ from PIL import Image
 
 from pipelines.faceswap import DETECT_FACES, FACE_SWAP
 from tasks.client import StudioClient
-from ui import examples, jobs, panel
+from ui import batch, examples, jobs, panel
 
 
 def render(client: StudioClient) -> panel.TabParts:
@@ -31,6 +31,9 @@ def render(client: StudioClient) -> panel.TabParts:
                 chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)")
             color_correct = gr.Checkbox(True, label="Match the target's skin tone (face mesh engine)")
             run, stop = panel.buttons("Swap faces")
+            with gr.Accordion("Batch: the source face into many target photos", open=False):
+                targets = batch.photos_input("face-swap", "Target photos (image files, or a .zip of them)")
+                batch_panel = gr.Column()
         with gr.Column():
             result, info = panel.result_view("face-swap")
 
@@ -83,6 +86,21 @@ def render(client: StudioClient) -> panel.TabParts:
                                          f"{jobs.upload_stem(target)}-faceswap"):
             yield update
 
+    async def face_swap_batch(source: dict[str, Any] | None, targets: list[dict[str, Any]] | None,
+                              engine: str | None = None, source_face: int | None = None,
+                              color_correct: bool | None = None, request: gr.Request = None):
+        """Every face of each target (the target face numbers differ from photo to photo)."""
+        params = {"engine": engine, "source_face": source_face, "color_correct": color_correct}
+
+        def read() -> batch.Batch:
+            shared = {"source": jobs.read_upload(source, "a source photo")}
+            return batch.photo_batch(client, targets, "target", params, "faceswap", shared)
+
+        async for update in batch.run_batch(client, FACE_SWAP.name, read, request, "face-swap"):
+            yield update
+
+    with batch_panel:
+        batch.panel(client, face_swap_batch, [source, targets, engine, source_face, color_correct], "face_swap")
     fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct}
     resume = panel.wire(client, face_swap, [source, target, *fields.values()], [result, info], run, stop,
                         api_name="face_swap", operation=FACE_SWAP.name)

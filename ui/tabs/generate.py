@@ -13,7 +13,7 @@ from pipelines.diffusion import PRESETS, diffusers_folder
 from pipelines.errors import StudioError
 from pipelines.generate import OPERATION, parse_parameters
 from tasks.client import JobStatus, StudioClient
-from ui import jobs, panel
+from ui import batch, jobs, panel
 
 FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "width", "height", "seed"]
 SUGGESTED = {"sd-turbo": (4, 0.0, 512), "sdxl-turbo": (4, 0.0, 512), "sd-1.5": (25, 7.5, 512)}  # steps, guidance, size
@@ -53,6 +53,27 @@ class GenerateView(jobs.ResultView):
         first_seed = seed_of(status)
         return [f"generate-{first_seed + i}" for i in range(max(status.outputs, 1))] if first_seed is not None \
             else ["generate"]
+
+
+def prompt_batch(client: StudioClient, prompts: str | None, seeds: str | None, params: dict[str, Any]) -> batch.Batch:
+    """One job per prompt and seed: every line of `prompts` with every seed of `seeds`."""
+    lines = [line.strip() for line in (prompts or "").splitlines() if line.strip()]
+    if not lines:
+        raise gr.Error("Write some prompts first, one per line.", print_exception=False)
+    try:
+        numbers = [int(seed) for seed in (seeds or "").replace(";", ",").split(",") if seed.strip()]
+    except ValueError:
+        raise gr.Error("Seeds are whole numbers separated by commas, e.g. 1, 2, 3.", print_exception=False) \
+            from None
+    numbers = numbers or [params.get("seed")]
+    most = client.settings.max_jobs_per_owner
+    if len(lines) * len(numbers) > most:
+        raise gr.Error(f"{len(lines)} prompts × {len(numbers)} seeds make {len(lines) * len(numbers)} jobs; a batch "
+                       f"takes at most {most}.", print_exception=False)
+    combos = [(index, line, seed) for index, line in enumerate(lines) for seed in numbers]
+    names = [f"prompt-{index + 1}" + (f"-seed-{seed}" if seed not in (None, -1) else "") for index, _, seed in combos]
+    return batch.Batch([{} for _ in combos], [{**params, "prompt": line, "seed": seed} for _, line, seed in combos],
+                       batch.unique(names))
 
 
 def model_note(client: StudioClient, model: str | None) -> str:
@@ -121,6 +142,11 @@ def render(client: StudioClient) -> panel.TabParts:
                 reuse = gr.Button("Reuse last seed", size="sm")
                 count = gr.Slider(1, 8, value=1, step=1, label="Images")
             run, stop = panel.buttons("Generate")
+            with gr.Accordion("Batch: several prompts and/or seeds, with these settings", open=False):
+                prompts = gr.Textbox(label="Prompts, one per line", lines=4, elem_id="generate-batch-prompts")
+                seeds = gr.Textbox(label="Seeds, separated by commas (empty: the Seed above)",
+                                   elem_id="generate-batch-seeds")
+                batch_panel = gr.Column()
             dropped = gr.File(label="Read parameters from a PNG", file_types=[".png"], type="filepath")
         with gr.Column():
             preview = gr.Image(label="Preview", type="pil", interactive=False, height=256)
@@ -140,6 +166,19 @@ def render(client: StudioClient) -> panel.TabParts:
         async for update in jobs.run_job(client, OPERATION.name, dict, params, progress, request, "generate", view):
             yield update
 
+    async def generate_batch(prompts: str | None, negative: str | None = None, model: str | None = None,
+                             steps: int | None = None, guidance: float | None = None, width: int | None = None,
+                             height: int | None = None, seed: int | None = None, count: int | None = None,
+                             seeds: str | None = None, request: gr.Request = None):
+        params = {"negative_prompt": negative, "model": model, "steps": steps, "guidance": guidance, "width": width,
+                  "height": height, "seed": seed, "num_images": count}
+        read = lambda: prompt_batch(client, prompts, seeds, params)  # noqa: E731
+        async for update in batch.run_batch(client, OPERATION.name, read, request, "generate"):
+            yield update
+
+    with batch_panel:
+        batch.panel(client, generate_batch, [prompts, negative, model, steps, guidance, width, height, seed, count,
+                                             seeds], "generate")
     fields = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps, "guidance": guidance,
               "width": width, "height": height, "seed": seed, "num_images": count}
     resume = panel.wire(client, generate, list(fields.values()), [preview, gallery, used_seed, info], run, stop,

@@ -7,7 +7,7 @@ import gradio as gr
 
 from pipelines.catalogue import OPERATIONS
 from tasks.client import StudioClient
-from ui import examples, jobs, panel
+from ui import batch, examples, jobs, panel
 
 OPERATION = OPERATIONS["remove_background"]
 OUTPUTS = [("Transparent PNG", "transparent"), ("Mask", "mask"), ("Solid colour", "color")]
@@ -24,6 +24,9 @@ def render(client: StudioClient) -> panel.TabParts:
             output = gr.Radio(OUTPUTS, value="transparent", label="Output")
             color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")
             run, stop = panel.buttons("Remove background")
+            with gr.Accordion("Batch: many photos at once, with these settings", open=False):
+                photos = batch.photos_input("remove-background")
+                batch_panel = gr.Column()
         with gr.Column():
             result, info = panel.result_view("remove-background")
 
@@ -36,6 +39,16 @@ def render(client: StudioClient) -> panel.TabParts:
                                          params, progress, request, name):
             yield update
 
+    async def remove_background_batch(photos: list[dict[str, Any]] | None, engine: str | None = None,
+                                      output: str | None = None, color: str | None = None,
+                                      request: gr.Request = None):
+        params = {"engine": engine, "output": output, "color": color}
+        read = lambda: batch.photo_batch(client, photos, "image", params, NAMES.get(output or "transparent"))  # noqa: E731
+        async for update in batch.run_batch(client, OPERATION.name, read, request, "remove-background"):
+            yield update
+
+    with batch_panel:
+        batch.panel(client, remove_background_batch, [photos, engine, output, color], "remove_background")
     resume = panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop,
                         api_name="remove_background", operation=OPERATION.name)
     return panel.TabParts(OPERATION.name, [engines], resume, {"engine": engine, "output": output, "color": color},

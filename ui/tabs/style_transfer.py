@@ -9,7 +9,7 @@ import gradio as gr
 from pipelines.catalogue import OPERATIONS
 from pipelines.style import PRESET_COUNT, PRESET_NAMES, SD_STYLES
 from tasks.client import StudioClient
-from ui import examples, jobs, panel
+from ui import batch, examples, jobs, panel
 
 OPERATION = OPERATIONS["style_transfer"]
 THUMBNAILS = Path(__file__).resolve().parent.parent / "assets" / "style_presets"
@@ -42,6 +42,9 @@ def render(client: StudioClient) -> panel.TabParts:
                     steps = gr.Slider(1, 150, value=4, step=1, label="Steps")
                     seed = gr.Number(-1, precision=0, label="Seed (-1 = random)")
             run, stop = panel.buttons("Apply style")
+            with gr.Accordion("Batch: many photos at once, with these settings", open=False):
+                photos = batch.photos_input("style-transfer")
+                batch_panel = gr.Column()
         with gr.Column():
             result, info = panel.result_view("style-transfer")
 
@@ -70,9 +73,28 @@ def render(client: StudioClient) -> panel.TabParts:
                                          f"{jobs.upload_stem(photo)}-{which}"):
             yield update
 
+    async def style_transfer_batch(photos: list[dict[str, Any]] | None, style: dict[str, Any] | None = None,
+                                   engine: str | None = None, preset: int | None = None,
+                                   strength: float | None = None, keep_colors: bool | None = None,
+                                   max_side: int | None = None, sd_style: str | None = None,
+                                   sd_prompt: str | None = None, sd_model: str | None = None,
+                                   steps: int | None = None, seed: int | None = None, request: gr.Request = None):
+        params = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,
+                  "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model,
+                  "steps": steps, "seed": seed}
+
+        def read() -> batch.Batch:
+            shared = {"style_image": jobs.read_upload(style, "a style image")} if style else {}
+            return batch.photo_batch(client, photos, "image", params, "styled", shared)
+
+        async for update in batch.run_batch(client, OPERATION.name, read, request, "style-transfer"):
+            yield update
+
     fields = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,
               "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model, "steps": steps,
               "seed": seed}
+    with batch_panel:
+        batch.panel(client, style_transfer_batch, [photos, style_image, *fields.values()], "style_transfer")
     resume = panel.wire(client, style_transfer, [image, style_image, *fields.values()], [result, info], run, stop,
                         api_name="style_transfer", operation=OPERATION.name)
     return panel.TabParts(OPERATION.name, [engines], resume, fields, {"image": image, "style_image": style_image})

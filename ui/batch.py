@@ -1,0 +1,208 @@
+"""Batches on a tab: many photos (files, or a .zip of them) or many prompts at once.
+
+Each item is a job of its own, all queued together and listed in the History; the batch
+panel shows an overall bar and each item's state, fills a gallery as items finish, and
+ends with one .zip of every result. Cancel stops what has not ended; a page that goes
+away leaves the batch running.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import gradio as gr
+
+from pipelines.errors import StudioError
+from tasks.client import BatchStatus, JobStatus, StudioClient
+from ui import jobs
+from ui.cancel_requests import cancel_requested
+from ui.panel import run_and_cancel
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The items of a batch: the images of each job, their parameters, their download names."""
+
+    items: list[dict[str, bytes]]
+    params: list[dict[str, Any]]
+    names: list[str]
+
+
+def photos_of(files: list[dict[str, Any]] | None, most: int, largest: int) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each photo given: image files, and the images inside .zip files
+    (folders in them too). At most `most` photos, none over `largest` bytes, checked
+    before anything is read out of a zip."""
+    found: list[tuple[str, bytes]] = []
+    for file in files or []:
+        path = Path(file["path"])
+        name = file.get("orig_name") or path.name
+        if name.lower().endswith(".zip"):
+            found += _zipped_photos(path, most - len(found), largest)
+        else:
+            found.append((Path(name).stem, path.read_bytes()))
+        if len(found) > most:
+            break
+    if not found:
+        raise gr.Error("Add some photos first (image files, or a .zip of them).", print_exception=False)
+    if len(found) > most:
+        raise gr.Error(f"A batch takes at most {most} photos.", print_exception=False)
+    return found
+
+
+def _zipped_photos(path: Path, room: int, largest: int) -> list[tuple[str, bytes]]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir() and m.filename.lower().endswith(IMAGE_SUFFIXES)
+                       and not any(part.startswith((".", "__MACOSX")) for part in Path(m.filename).parts)]
+            if len(members) > room:
+                raise gr.Error(f"The .zip holds {len(members)} photos; a batch takes at most {room} more.",
+                               print_exception=False)
+            for member in members:  # the sizes its directory declares; reading stops there
+                if member.file_size > largest:
+                    raise gr.Error(f"{member.filename} in the .zip is {member.file_size / 2**20:.0f} MB; the limit "
+                                   f"is {largest / 2**20:.0f} MB.", print_exception=False)
+            return [(Path(m.filename).stem, archive.read(m)) for m in members]
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise gr.Error(f"{path.name} is not a readable .zip file ({exc}).", print_exception=False) from None
+
+
+def photo_batch(client: StudioClient, files: list[dict[str, Any]] | None, input_name: str, params: dict[str, Any],
+                suffix: str, shared: dict[str, bytes] | None = None) -> Batch:
+    """One job per photo, as `input_name`, each with the `shared` images (a face swap's
+    source) and the same parameters."""
+    settings = client.settings
+    photos = photos_of(files, settings.max_jobs_per_owner, settings.max_upload_bytes)
+    return Batch([{input_name: data, **(shared or {})} for _, data in photos], [params] * len(photos),
+                 unique([f"{stem}-{suffix}" for stem, _ in photos]))
+
+
+def unique(names: list[str]) -> list[str]:
+    """The names, numbered where two are the same (two photos called IMG_0001)."""
+    seen: dict[str, int] = {}
+    result = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        result.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return result
+
+
+async def follow_batch(client: StudioClient, batch_id: str, request: gr.Request | None) -> AsyncIterator[BatchStatus]:
+    """The batch's status until every item has ended. An API client's cancel cancels the
+    rest of the batch; a page that goes away leaves it running."""
+    status, began, silent_since = None, time.monotonic(), None
+    try:
+        while status is None or not status.done:
+            try:
+                status = await asyncio.to_thread(client.batch_status, batch_id)
+                silent_since = None
+                yield status
+            except StudioError as exc:  # the queue not answering: wait for it, as a single job's page does
+                silent_since = silent_since or time.monotonic()
+                if status is None or time.monotonic() - silent_since > jobs.QUEUE_OUTAGE_SECONDS:
+                    raise gr.Error(str(exc), print_exception=False) from None
+            await asyncio.sleep(POLL_SECONDS)
+    finally:
+        if (status is None or not status.done) and cancel_requested(request and request.session_hash, began):
+            await asyncio.to_thread(client.cancel_batch, batch_id)
+
+
+def describe(status: BatchStatus, names: list[str]) -> str:
+    counts = [f"{status.count('succeeded')} of {len(status.jobs)} done"]
+    counts += [f"{status.count(state)} {state}" for state in ("running", "queued", "failed", "cancelled")
+               if status.count(state)]
+    head = f"<b>{'Batch finished' if status.done else 'Batch'}</b> · {' · '.join(counts)}"
+    bar = "" if status.done else f'<progress class="studio-bar" max="100" value="{status.percent:.0f}"></progress>'
+    items = "".join(f"<li>{html.escape(name)}: {html.escape(_item_line(job))}</li>"
+                    for name, job in zip(names, status.jobs))
+    return f'{bar}<div class="studio-line">{head}</div><ol class="studio-items">{items}</ol>' \
+           f'<div class="studio-job">batch {status.id}</div>'
+
+
+def _item_line(job: JobStatus) -> str:
+    if job.state == "running":
+        return f"running {job.percent:.0f} % · {job.stage}"
+    if job.state == "failed":
+        return f"failed: {job.error}"
+    if job.state == "succeeded":
+        return f"done in {job.run_seconds or 0:.1f} s"
+    return job.stage if job.state == "queued" else job.state
+
+
+async def run_batch(client: StudioClient, operation: str, read: Callable[[], Batch], request: gr.Request | None,
+                    zip_name: str) -> AsyncIterator[tuple]:
+    """A batch handler: yield (status html, gallery, zip file, batch id) as the batch goes."""
+    yield jobs.starting(), [], None, None
+    try:
+        batch = await asyncio.to_thread(read)
+        batch_id, _ = await asyncio.to_thread(client.submit_batch, operation, batch.items, batch.params, None,
+                                              jobs.quota_of(request), jobs.owner_of(request), batch.names)
+    except (gr.Error, StudioError) as exc:
+        message = exc.message if isinstance(exc, gr.Error) else str(exc)
+        yield jobs.not_started(gr.Error(message)), [], None, None
+        raise gr.Error(message, print_exception=False) from None
+    folder = jobs.RESULTS / batch_id
+    files: dict[str, str] = {}  # job id -> its result file, as items finish
+    try:
+        async for status in follow_batch(client, batch_id, request):
+            for job, name in zip(status.jobs, batch.names):
+                if job.state == "succeeded" and job.id not in files:
+                    written = await asyncio.to_thread(_write_result, client, job.id, folder / f"{name}.png")
+                    files.update({job.id: written} if written else {})
+            gallery = [(files[job.id], name) for job, name in zip(status.jobs, batch.names) if job.id in files]
+            archive = await asyncio.to_thread(_zip, folder / f"{zip_name}.zip", list(files.values())) \
+                if status.done and files else None
+            yield describe(status, batch.names), gallery, archive, batch_id
+    finally:
+        jobs.discard(batch_id)
+
+
+def _write_result(client: StudioClient, job_id: str, path: Path) -> str | None:
+    try:
+        data = client.results(job_id)[0]
+    except (StudioError, IndexError):
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+def _zip(path: Path, files: list[str]) -> str:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:  # PNGs do not compress further
+        for file in files:
+            archive.write(file, Path(file).name)
+    return str(path)
+
+
+def photos_input(key: str, label: str = "Photos (image files, or a .zip of them)") -> gr.File:
+    return gr.File(label=label, file_count="multiple", file_types=["image", ".zip"], type="filepath",
+                   elem_id=f"{key}-batch-photos")
+
+
+def panel(client: StudioClient, handler: Callable, inputs: list, api_name: str) -> None:
+    """Run batch / Cancel batch, the batch's status, its gallery and its .zip, wired to
+    `handler` (see `run_batch`) with `inputs`; inside the tab's batch accordion."""
+    with gr.Row():
+        run = gr.Button("Run batch", variant="primary")
+        stop = gr.Button("Cancel batch", variant="secondary", interactive=False)
+    key = api_name.replace("_", "-")
+    info = gr.HTML(elem_id=f"{key}-batch-status", elem_classes=["studio-status"])
+    gallery = gr.Gallery(label="Batch results", columns=4, height=340, format="png",
+                         elem_id=f"{key}-batch-gallery", elem_classes=["studio-result", "studio-thumbs"])
+    archive = gr.File(label="All results (.zip)", interactive=False, elem_id=f"{key}-batch-zip")
+
+    def cancel(batch: str | None, request: gr.Request) -> None:
+        if batch:
+            try:
+                client.cancel_batch(batch, jobs.owner_of(request))
+            except StudioError as exc:
+                gr.Warning(str(exc))
+
+    run_and_cancel(run, stop, handler, inputs, [info, gallery, archive, gr.State()], f"{api_name}_batch", cancel)

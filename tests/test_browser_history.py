@@ -22,6 +22,10 @@ def context(browser):  # noqa: F811
     context.close()
 
 
+def browser_key(context) -> str:
+    return next(c["value"] for c in context.cookies() if c["name"] == "studio-browser")
+
+
 def open_page(context, ui_url, tab: str):
     page = context.new_page()
     page.goto(ui_url)
@@ -118,7 +122,7 @@ def test_use_again_fills_the_tab_and_send_to_moves_the_result(context, ui_url, c
 
 def test_another_browser_cannot_see_or_cancel_a_job_through_the_gradio_api(context, ui_url, client, photos):  # noqa: F811
     page = open_page(context, ui_url, "History")
-    mine = next(c["value"] for c in context.cookies() if c["name"] == "studio-browser")
+    mine = browser_key(context)
     other = Client(ui_url, headers={"Cookie": "studio-browser=" + "x" * 32}, verbose=False)
     other.predict(handle_file(str(photos / "astronaut.jpg")), "u2netp", api_name="/remove_background")
     page.wait_for_timeout(3000)  # History refreshes every 2 s
@@ -150,3 +154,29 @@ def test_a_batch_of_three_photos_gives_three_results_and_a_zip(context, ui_url, 
         assert sorted(bundle.namelist()) == ["astronaut-cutout.png", "coffee-cutout.png", "portrait-cutout.png"]
     jobs = open_history(page)  # each item is a job of the History
     wait_for(lambda: jobs.get_by_text("Remove background · done").count() == 3, timeout=10)
+
+
+def test_history_cancels_a_queued_job_and_deletes_an_ended_one(context, ui_url, client, tiny_png,  # noqa: F811
+                                                               photos):  # noqa: F811
+    page = open_page(context, ui_url, "Remove background")
+    job = start_queued_removal(page, client, tiny_png, photos)
+    jobs = open_history(page)
+    jobs.get_by_text("Remove background · queued").first.wait_for(timeout=10_000)
+    jobs.locator(".thumbnail-item").first.click()
+    page.get_by_role("button", name="Cancel job").click()
+    jobs.get_by_text("Remove background · cancelled").first.wait_for(timeout=10_000)  # updated in place
+    assert client.status(job).state == "cancelled"
+    page.get_by_role("tab", name="Remove background").click()  # the tab followed it to its end
+    assert wait_done(page, "remove-background").startswith("Cancelled")
+    jobs = open_history(page)
+    jobs.locator(".thumbnail-item").first.click()
+    page.get_by_role("button", name="Delete").click()
+    wait_for(lambda: jobs.get_by_text("Remove background · cancelled").count() == 0, timeout=10)
+    assert job not in [entry.status.id for entry in client.history(f"browser:{browser_key(context)}")]
+
+
+def test_the_page_comes_back_on_the_tab_it_was_on(context, ui_url):
+    page = open_page(context, ui_url, "Style transfer")
+    page.wait_for_timeout(500)
+    page.reload()
+    page.get_by_role("tab", name="Style transfer", selected=True).wait_for(timeout=10_000)

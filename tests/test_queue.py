@@ -222,6 +222,29 @@ def test_inputs_are_dropped_when_a_job_ends_and_its_result_stays(client, cpu_wor
     assert client.results(job)[0]
 
 
+def test_a_history_job_keeps_its_inputs_and_only_its_owner_reaches_them(client, cpu_worker, tiny_png):
+    from tasks.client import JobNotFinished, JobNotFound
+
+    params = {"engine": "identity-cpu", "steps": 1, "step_seconds": 0}
+    job = client.submit("diagnostic", {"image": tiny_png}, params, quota="ip:10.0.0.1", owner="browser:a")
+    assert client.wait(job, timeout=30).state == "succeeded"
+    assert client.inputs(job, "browser:a") == {"image": tiny_png}  # for "use again", as long as the result
+    assert 0 < client.store.redis.ttl(client.store.blob_key(job, "in:image")) <= client.settings.job_ttl
+    assert [entry.status.id for entry in client.history("browser:a")][0] == job
+    assert job not in [entry.status.id for entry in client.history("browser:b")]
+    for method in (client.inputs, client.delete, client.cancel):
+        with pytest.raises(JobNotFound):
+            method(job, "browser:b")  # someone else's job reads as no job at all
+    live = client.submit("diagnostic", {"image": tiny_png}, {**params, "steps": 50, "step_seconds": 0.1},
+                         owner="browser:a")
+    with pytest.raises(JobNotFinished):
+        client.delete(live, "browser:a")
+    client.cancel(live, "browser:a")
+    client.delete(job, "browser:a")
+    assert job not in [entry.status.id for entry in client.history("browser:a")]
+    assert client.store.get_blob(job, "in:image") is None and client.store.get_blob(job, "out:0") is None
+
+
 def test_expired_queued_jobs_leave_the_queue_positions(client, tiny_png):
     store, queue = client.store, "test-nowhere"  # a queue no worker consumes
     first, second = "e" * 32, "f" * 32

@@ -38,6 +38,18 @@ def warm_up_matplotlib() -> None:
         matplotlib.get_backend()
 
 
+def remember_tab(demo: gr.Blocks, tabs: gr.Tabs, every_tab: list[gr.Tab]) -> None:
+    """A reload (or the next visit) opens the operation tab the page was on, kept in the
+    browser. (Not History: a tab chosen by the server sends no select event, so its
+    refresh would not start.)"""
+    last = gr.BrowserState(str(every_tab[0].id), storage_key="studio-tab")
+    for tab in every_tab:
+        tab.select(lambda chosen=str(tab.id): chosen, None, last, queue=False, show_progress="hidden",
+                   api_visibility="private")
+    demo.load(lambda tab_id: gr.Tabs(selected=tab_id), last, tabs, queue=False, show_progress="hidden",
+              api_visibility="private")
+
+
 def build_app(client: StudioClient | None = None) -> gr.Blocks:
     client = client or StudioClient()
     warm_up_matplotlib()
@@ -51,6 +63,7 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
                     destinations.append(history.Destination(tab, module.render(client)))
             with gr.Tab("History", id="history") as own_tab:
                 history.render(client, own_tab, tabs, destinations)
+        remember_tab(demo, tabs, [destination.tab for destination in destinations])
         parts = [destination.parts for destination in destinations]
         # what the workers have, anew for each visit
         on_load = [item for part in parts for item in part.on_load]

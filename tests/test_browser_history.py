@@ -180,3 +180,28 @@ def test_the_page_comes_back_on_the_tab_it_was_on(context, ui_url):
     page.wait_for_timeout(500)
     page.reload()
     page.get_by_role("tab", name="Style transfer", selected=True).wait_for(timeout=10_000)
+
+
+def test_with_a_login_the_history_is_the_users_on_any_device(browser, cpu_worker, photos):  # noqa: F811
+    from tests.conftest import UIProcess
+
+    ui = UIProcess("--auth", "ada:lovelace")
+    try:
+        laptop, phone = browser.new_context(), browser.new_context()
+        for device in (laptop, phone):
+            page = device.new_page()
+            page.goto(ui.url)
+            page.get_by_label("username").fill("ada")
+            page.get_by_label("password").fill("lovelace")
+            page.get_by_role("button", name="Login").click()
+            page.get_by_role("tab", name="Remove background").click()
+        page = laptop.pages[0]
+        upload(page, "remove-background-photo", photos / "astronaut.jpg")
+        page.get_by_role("button", name="Remove background", exact=True).click()
+        assert wait_done(page, "remove-background").startswith("Done")
+        other = phone.pages[0]
+        other.reload()  # the phone finds the job on its tab, and in the History
+        assert wait_done(other, "remove-background").startswith("Done")
+        open_history(other).get_by_text("Remove background · done").first.wait_for(timeout=10_000)
+    finally:
+        ui.stop()

@@ -179,7 +179,7 @@ def test_cancel_ends_on_cancelled(browser, ui_url, gpu_worker, tiny_sd):
     page.get_by_role("button", name="Generate", exact=True).click()
     box = status_box(page, "generate")
     box.get_by_text(re.compile(r"Running [1-9]")).wait_for(timeout=60_000)
-    cancel = page.get_by_role("button", name="Cancel")
+    cancel = page.get_by_role("button", name="Cancel", exact=True)
     assert cancel.is_enabled()
     clicked = time.monotonic()
     cancel.click()

@@ -8,13 +8,14 @@ with the job TTL): the UI process keeps nothing but small thumbnail files.
 """
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 from PIL import Image, ImageDraw
@@ -117,11 +118,33 @@ def write_file(job_id: str, name: str, data: bytes) -> str:
     return str(path)
 
 
-def photo_value(component: gr.components.Component, path: str) -> Any:
-    """What a photo control takes: a file, or for the Remove object editor its background."""
+def photo_value(component: gr.components.Component, path: str, painted: str | None = None) -> Any:
+    """What a photo control takes: a file, or for the Remove object editor its background
+    and the `painted` layer (a mask painted in the editor: transparent where not painted)."""
     if isinstance(component, gr.ImageEditor):
-        return {"background": path, "layers": [], "composite": path}
+        return {"background": path, "layers": [painted] if painted else [], "composite": path}
     return path
+
+
+def painted_layer(data: bytes | None) -> bool:
+    """Whether a mask is the editor's painted layer, not a black-and-white mask file."""
+    if not data:
+        return False
+    with Image.open(io.BytesIO(data)) as image:
+        return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
+def in_words(handler: Callable) -> Callable:
+    """A History handler whose queue errors (Redis down, a job gone) reach the page as a message."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return wrapper
 
 
 def prune(older_than: float) -> None:
@@ -198,11 +221,13 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         items = [(thumbnail(client, e, owner), caption(e)) for e in entries]
         return [items, [e.status.id for e in entries], signature] + show(current)
 
+    @in_words
     def pick(ids: list[str], selection: gr.SelectData, request: gr.Request) -> list[Any]:
         job = ids[selection.index] if selection.index < len(ids) else None
         entry = next((e for e in entries_of(request) if e.status.id == job), None)
         return [job] + show(entry)
 
+    @in_words
     def use_again(job: str | None, request: gr.Request) -> dict:
         entry = next((e for e in entries_of(request) if e.status.id == job), None)
         if entry is None:
@@ -213,11 +238,14 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         for name, component in destination.parts.fields.items():
             if name in entry.params:
                 update[component] = entry.params[name]
+        mask = photos.get("mask")
+        painted = write_file(job, "in-mask", mask) if painted_layer(mask) else None
         for name, component in destination.parts.photos.items():
-            update[component] = photo_value(component, write_file(job, f"in-{name}", photos[name])) \
+            update[component] = photo_value(component, write_file(job, f"in-{name}", photos[name]), painted) \
                 if name in photos else None
         return update
 
+    @in_words
     def send_to(job: str | None, where: str, request: gr.Request) -> dict:
         entry = next((e for e in entries_of(request) if e.status.id == job), None)
         if entry is None or entry.status.state != "succeeded":
@@ -233,11 +261,9 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         except StudioError as exc:
             gr.Warning(str(exc))
 
+    @in_words
     def delete_job(job: str | None, request: gr.Request) -> list[Any]:
-        try:
-            client.delete(job or "", jobs.owner_of(request))
-        except StudioError as exc:
-            gr.Warning(str(exc))
+        client.delete(job or "", jobs.owner_of(request))
         shutil.rmtree(FILES / (job or "none"), ignore_errors=True)
         return [None] + show(None)
 

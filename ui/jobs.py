@@ -93,10 +93,10 @@ class ResultView:
         return [status.name or status.operation.replace("_", "-")]
 
 
-# The job each page's tab shows, by (page session, operation): a tab follows one job at a
-# time, so a job started on a tab that was showing another (found again after a reload)
-# takes over, and the other is no longer followed (it runs on).
-_on_screen: dict[tuple[str, str], str] = {}
+# The job each page's tab runs, by (page session, operation). A tab that found its job
+# again after a reload stops following it when the person starts another one there
+# (the found job runs on). An API client's jobs never give way: it may run several.
+_started: dict[tuple[str, str], str] = {}
 
 
 async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
@@ -157,29 +157,28 @@ async def updates(client: StudioClient, job_id: str, progress: gr.Progress,
             yield status
 
 
-async def present(client: StudioClient, job_id: str, operation: str, view: ResultView, progress: gr.Progress,
-                  request: gr.Request | None) -> AsyncIterator[tuple[JobStatus, tuple]]:
+async def present(client: StudioClient, job_id: str, view: ResultView, progress: gr.Progress,
+                  request: gr.Request | None, give_way_on: tuple[str, str] | None = None
+                  ) -> AsyncIterator[tuple[JobStatus, tuple]]:
     """Follow the job on its tab: yield (status, the view's outputs) as it changes; its
     images arrive with the final status line. The error of a failed job is raised once
-    its line has been shown. Stops quietly when the tab starts another job."""
-    screen = (request.session_hash if request else None) or job_id, operation
-    _on_screen[screen] = job_id
+    its line has been shown. With `give_way_on`, stops quietly when a job is started there."""
+    async for status in updates(client, job_id, progress, request):
+        if give_way_on and _started.get(give_way_on, job_id) != job_id:
+            return
+        if not status.done:
+            yield status, await asyncio.to_thread(view.live, status)
+    files, error = await outcome(client, status, view.names(status))
     try:
-        async for status in updates(client, job_id, progress, request):
-            if _on_screen.get(screen) != job_id:
-                return
-            if not status.done:
-                yield status, await asyncio.to_thread(view.live, status)
-        files, error = await outcome(client, status, view.names(status))
-        try:
-            yield status, view.final(status, files)
-        finally:
-            discard(job_id)
-        if error:
-            raise error
+        yield status, view.final(status, files)
     finally:
-        if _on_screen.get(screen) == job_id:
-            del _on_screen[screen]
+        discard(job_id)
+    if error:
+        raise error
+
+
+def _screen(request: gr.Request | None, operation: str) -> tuple[str, str]:
+    return (request.session_hash if request else None) or "", operation
 
 
 async def run_job(client: StudioClient, operation: str, images: Callable[[], dict[str, bytes]],
@@ -194,8 +193,14 @@ async def run_job(client: StudioClient, operation: str, images: Callable[[], dic
     except gr.Error as exc:
         yield *view.cleared(not_started(exc)), None
         raise
-    async for _, values in present(client, job, operation, view, progress, request):
-        yield *values, job
+    screen = _screen(request, operation)
+    _started[screen] = job
+    try:
+        async for _, values in present(client, job, view, progress, request):
+            yield *values, job
+    finally:
+        if _started.get(screen) == job:
+            del _started[screen]
 
 
 async def resume(client: StudioClient, operation: str, view: ResultView, request: gr.Request | None
@@ -212,7 +217,8 @@ async def resume(client: StudioClient, operation: str, view: ResultView, request
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # a failed job's reason is in its status line
-        async for status, values in present(client, latest.id, operation, view, gr.Progress(), request):
+        async for status, values in present(client, latest.id, view, gr.Progress(), request,
+                                            give_way_on=_screen(request, operation)):
             yield *values, latest.id, gr.Button(interactive=not status.done)
 
 

@@ -130,8 +130,14 @@ def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, r
     result = status.elem_id.removesuffix("-status") + "-result"
     run.click(None, js=SCROLL_INTO_VIEW.replace("ID", result), api_visibility="private")
 
-    async def resume(request: gr.Request):
-        async for values in jobs.resume(client, operation, view, request):
-            yield values
+    resumed = [*outputs, job_id, stop]
 
-    return Resume(resume, [*outputs, job_id, stop])
+    async def resume(request: gr.Request):
+        found = False
+        async for values in jobs.resume(client, operation, view, request):
+            found = True
+            yield values
+        if not found:  # a generator that yields nothing would blank every output (Cancel's label too)
+            yield tuple(gr.skip() for _ in resumed)
+
+    return Resume(resume, resumed)

@@ -99,7 +99,7 @@ def serve_ui(args: argparse.Namespace) -> None:
     from ui.browser_key import BrowserKey
     from ui.cancel_requests import CancelRequests
     from ui.guard import Guard
-    from ui.rest import build_api, publish_schema
+    from ui.rest import build_api, schema_routes
 
     client = StudioClient()
     login = tuple(args.auth.split(":", 1)) if args.auth else None
@@ -112,10 +112,10 @@ def serve_ui(args: argparse.Namespace) -> None:
     upload = client.settings.max_upload_bytes
     guard = Middleware(Guard, max_body=3 * upload + 2**20, token=token, login=login)  # 2 images, base64
     middleware = [guard, Middleware(BrowserKey), Middleware(CancelRequests)]  # the first is the outermost
-    app, _, _ = demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS,
-                            max_file_size=upload, prevent_thread_lock=True,
-                            app_kwargs={"routes": api.routes, "docs_url": "/docs", "middleware": middleware})
-    publish_schema(app, api)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS,
+                max_file_size=upload, prevent_thread_lock=True,
+                app_kwargs={"routes": api.routes + schema_routes(api), "docs_url": None, "redoc_url": None,
+                            "openapi_url": None, "middleware": middleware})
     webhooks = WebhookDispatcher(client).start()
     reaper = Reaper(client.store).start()  # jobs of dead workers run again even with no worker left to see it
     try:

@@ -169,7 +169,8 @@ def test_openapi_documents_the_api_alone(api, ui_url):
     spec = requests.get(ui_url + "openapi.json").json()
     assert set(spec["paths"]) == {"/api/v1/tasks/submit/", "/api/v1/tasks/{job_id}/status/",
                                   "/api/v1/tasks/{job_id}/result/", "/api/v1/tasks/{job_id}/cancel/",
-                                  "/api/v1/operations/"}
+                                  "/api/v1/operations/", "/api/v1/batches/", "/api/v1/batches/{batch_id}/status/",
+                                  "/api/v1/batches/{batch_id}/cancel/"}
     assert requests.get(ui_url + "docs").status_code == 200
 
 

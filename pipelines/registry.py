@@ -119,7 +119,7 @@ def pick_engine(op: Operation, requested: str, ctx: RunContext) -> Engine:
     raise missing[-1]
 
 
-_models: OrderedDict[str, Any] = OrderedDict()
+_models: dict[str, OrderedDict[str, Any]] = {}  # family -> its loaded models, oldest first
 _models_lock = threading.Lock()
 
 
@@ -128,22 +128,29 @@ def load_model(engine: Engine, ctx: RunContext) -> Any:
     return cached(f"{type(engine).__module__}.{engine.name}", engine.load, ctx, f"loading model {engine.name}")
 
 
+def model_family(key: str) -> str:
+    """The kind of model a cache key names ("diffusers:<model>" or "pipelines.<family>....")."""
+    return key.split(":", 1)[0] if ":" in key else key.split(".")[1] if key.startswith("pipelines.") else key
+
+
 def cached(key: str, load: Callable[[], Any], ctx: RunContext, stage: str = "loading model") -> Any:
-    """`load()`'s result, kept per process under `key`. The most recent
-    `STUDIO_MAX_LOADED_MODELS` (default 3) stay; older ones are dropped first, so a
-    worker's memory stays bounded when users switch models."""
+    """`load()`'s result, kept per process under `key`. Of each family (background,
+    style, faceswap, inpaint, diffusers) the most recent `STUDIO_MAX_LOADED_MODELS`
+    (default 3) stay; older ones are dropped first, so a worker's memory stays bounded
+    when users switch models, and a generation never evicts the background remover."""
     with _models_lock:
-        if key in _models:
-            _models.move_to_end(key)
-            return _models[key]
+        models = _models.setdefault(model_family(key), OrderedDict())
+        if key in models:
+            models.move_to_end(key)
+            return models[key]
         ctx.progress(0, stage)
         limit = max(1, int(os.environ.get("STUDIO_MAX_LOADED_MODELS", "3")))
-        if len(_models) >= limit:
-            while len(_models) >= limit:
-                _models.popitem(last=False)
+        if len(models) >= limit:
+            while len(models) >= limit:
+                models.popitem(last=False)
             _free_memory()
         model = load()
-        _models[key] = model
+        models[key] = model
         ctx.progress(100, stage.replace("loading", "loaded", 1))
         return model
 

@@ -1,6 +1,8 @@
 """The Celery app: Redis as broker and result store, JSON only, one route per operation."""
 from __future__ import annotations
 
+import os
+
 from celery import Celery
 
 from pipelines.catalogue import OPERATIONS
@@ -18,6 +20,8 @@ app.conf.update(
     task_acks_late=True,  # a job whose worker dies is redelivered, not lost
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,  # a busy worker does not hoard queued jobs
+    # a pool process grown past this (a leak) is replaced once its job is done (its models reload)
+    worker_max_memory_per_child=int(float(os.environ.get("STUDIO_WORKER_MAX_MEMORY_MB", "12288")) * 1024),
     task_default_queue="cpu",
     task_routes={f"ops.{op.name}": {"queue": op.auto_device} for op in OPERATIONS.values()},
     result_expires=settings.job_ttl,

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from gradio_client import Client, handle_file
@@ -37,4 +38,66 @@ def test_one_command_starts_everything_and_ctrl_c_stops_everything(tmp_path, ast
         output, _ = launcher.communicate(timeout=60)
     assert "embedded Redis-compatible server" in output
     assert "Traceback" not in output  # a clean stop: nothing left talking to the stopped server
+    assert wait_for(lambda: not alive(launcher.pid, group=True), timeout=30), "orphan processes left"
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                command = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append((int(entry), command))
+    return found
+
+
+def test_the_launcher_restarts_a_worker_and_the_server_that_die(tmp_path, astronaut_jpeg):
+    import requests
+
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(STUDIO_REDIS_PORT=str(free_port()), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    port = free_port()
+    log = tmp_path / "launch.log"
+    with open(log, "w") as out:
+        launcher = subprocess.Popen([sys.executable, "launch.py", "--port", str(port)], cwd=ROOT, env=env,
+                                    start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{port}/api/v1"
+
+    def removal() -> str:
+        answer = requests.post(f"{api}/tasks/submit/", data={"operation": "remove_background",
+                                                             "params": '{"engine": "mediapipe-person"}'},
+                               files={"image": ("photo.jpg", astronaut_jpeg, "image/jpeg")}, timeout=30)
+        assert answer.status_code == 202, answer.text
+        return answer.json()["id"]
+
+    def state(job: str) -> str:
+        return requests.get(f"{api}/tasks/{job}/status/", timeout=10).json()["state"]
+
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", launcher)
+        cpu_worker = next(pid for pid, command in children(launcher.pid) if "-Q cpu" in command)
+        os.kill(cpu_worker, signal.SIGKILL)
+        wait_for(lambda: "the cpu worker exited" in log.read_text(), timeout=10)
+        job = removal()  # the worker started again runs it
+        assert wait_for(lambda: state(job) == "succeeded", timeout=120)
+        server = next(pid for pid, command in children(launcher.pid) if "valkey-server" in command)
+        os.kill(server, signal.SIGKILL)
+        answers = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (not answers or answers[-1] != 200):
+            answers.append(requests.get(f"{api}/tasks/{job}/status/", timeout=10).status_code)
+            time.sleep(0.2)
+        assert answers[-1] == 200 and set(answers) <= {200, 503}, answers  # back within 10 s, never a 500
+        assert state(job) == "succeeded"  # the job and its result survived on disk
+        after = removal()
+        assert wait_for(lambda: state(after) == "succeeded", timeout=30)  # the worker is back on the server too
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        launcher.wait(timeout=60)
+    assert "starting it again" in log.read_text()
     assert wait_for(lambda: not alive(launcher.pid, group=True), timeout=30), "orphan processes left"

@@ -280,8 +280,8 @@ def _call(method: Any, *args: Any) -> Any:
         raise HTTPException(409, str(exc)) from None
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from None
-    except QueueUnavailable as exc:
-        raise HTTPException(503, str(exc)) from None
+    except QueueUnavailable as exc:  # Redis restarting or stalled: a retry soon will likely work
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
     except Busy as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(round(exc.retry_after))}) from None
     except StudioError as exc:

@@ -101,3 +101,20 @@ def test_the_launcher_restarts_a_worker_and_the_server_that_die(tmp_path, astron
         launcher.wait(timeout=60)
     assert "starting it again" in log.read_text()
     assert wait_for(lambda: not alive(launcher.pid, group=True), timeout=30), "orphan processes left"
+
+
+def test_gpus_start_one_worker_per_device(client):
+    launcher = subprocess.Popen([sys.executable, "launch.py", "--worker-only", "--queues", "gpu", "--gpus", "0,1"],
+                                cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        names = [f"studio-gpu{device}-{launcher.pid}@" for device in (0, 1)]
+        wait_for(lambda: all(any(w.startswith(n) for w in client.store.workers()) for n in names), timeout=60)
+        devices = set()
+        for pid, command in children(launcher.pid):
+            environment = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            devices |= {entry.decode() for entry in environment if entry.startswith(b"CUDA_VISIBLE_DEVICES=")}
+        assert devices == {"CUDA_VISIBLE_DEVICES=0", "CUDA_VISIBLE_DEVICES=1"}
+    finally:
+        os.killpg(launcher.pid, signal.SIGTERM)
+        launcher.wait(timeout=30)

@@ -1,0 +1,149 @@
+"""The studio against the peer people would run instead: rembg's own HTTP server.
+
+    python -m bench.rembg_server [--requests 40] [--clients 4]
+
+Side by side on this machine, same u2netp model, same 512 px JPEG: `rembg s` (from
+rembg[cli], installed in its own virtual environment under .cache/, same onnxruntime)
+against the studio's REST API as the README's command starts it (`python launch.py`,
+embedded server, default workers). Printed, from one run:
+
+- latency: median of `--requests` one-at-a-time requests each (interleaved), the studio's
+  being submit, status polls every 20 ms, result. Target: studio/rembg <= 1.05x.
+- throughput with `--clients` concurrent clients. Target: studio/rembg >= 1.0x.
+- resident memory of the rembg server and of the studio's cpu worker (all its processes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from bench.stack import ROOT, _free_port, sample_jpeg
+from tests.assets import u2netp_onnx
+
+VENV = ROOT / ".cache" / "bench-rembg-venv"
+REMBG = "rembg[cli]==2.0.86"
+
+
+def rembg_command() -> Path:
+    """`rembg` in a virtual environment of its own (its CLI pins versions the studio does not use)."""
+    binary = VENV / "bin" / "rembg"
+    if not binary.exists():
+        import onnxruntime
+
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", REMBG, f"onnxruntime=={onnxruntime.__version__}"],
+                       check=True)
+    return binary
+
+
+def wait_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+            pending += [int(child) for task in Path(f"/proc/{current}/task").iterdir()
+                        for child in (task / "children").read_text().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    photo = sample_jpeg()
+    work = Path(tempfile.mkdtemp(prefix="bench-rembg-"))
+    (work / "models" / "rembg").mkdir(parents=True)
+    shutil.copy(u2netp_onnx(), work / "models" / "rembg" / "u2netp.onnx")
+    rembg_port, studio_port = _free_port(), _free_port()
+    env = {**os.environ, "U2NET_HOME": str(work / "models" / "rembg"), "STUDIO_MODELS_DIR": str(work / "models"),
+           "XDG_CACHE_HOME": str(work / "cache"), "STUDIO_REDIS_PORT": str(_free_port()),
+           "STUDIO_MAX_JOBS_PER_OWNER": "1000"}
+    env.pop("REDIS_URL", None)
+    env.pop("STUDIO_DIAGNOSTIC", None)
+    peer = subprocess.Popen([str(rembg_command()), "s", "--port", str(rembg_port), "--no-ui"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    studio = subprocess.Popen([sys.executable, "launch.py", "--port", str(studio_port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_up(f"http://127.0.0.1:{rembg_port}/api", peer)
+        wait_up(f"http://127.0.0.1:{studio_port}/api/v1/operations/", studio)
+        api = f"http://127.0.0.1:{studio_port}/api/v1"
+
+        def with_rembg() -> None:
+            answer = requests.post(f"http://127.0.0.1:{rembg_port}/api/remove", data={"model": "u2netp"},
+                                   files={"file": ("photo.jpg", photo, "image/jpeg")}, timeout=120)
+            assert answer.ok and answer.content[:4] == b"\x89PNG", answer.text[:200]
+
+        def with_studio() -> None:
+            job = requests.post(f"{api}/tasks/submit/", files={"image": ("photo.jpg", photo, "image/jpeg")},
+                                data={"operation": "remove_background", "params": json.dumps({"engine": "u2netp"})},
+                                timeout=120).json()
+            while requests.get(job["status_url"], timeout=120).json()["state"] in ("queued", "running"):
+                time.sleep(0.02)
+            answer = requests.get(job["result_url"], timeout=120)
+            assert answer.ok and answer.content[:4] == b"\x89PNG", answer.text[:200]
+
+        for warm_up in (with_rembg, with_studio, with_rembg, with_studio):  # models loaded, caches warm
+            warm_up()
+        latency: dict[str, list[float]] = {"rembg": [], "studio": []}
+        for _ in range(args.requests):  # interleaved, so machine noise hits both alike
+            for name, call in (("rembg", with_rembg), ("studio", with_studio)):
+                started = time.perf_counter()
+                call()
+                latency[name].append(time.perf_counter() - started)
+        ours, theirs = statistics.median(latency["studio"]), statistics.median(latency["rembg"])
+        print(f"latency, one request at a time ({args.requests} each): studio median {ours * 1000:.0f} ms, "
+              f"rembg s {theirs * 1000:.0f} ms: {ours / theirs:.2f}x (target <= 1.05x)")
+        rates = {}
+        for name, call in (("rembg", with_rembg), ("studio", with_studio)):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(lambda _: call(), range(args.requests)))
+            rates[name] = args.requests / (time.perf_counter() - started)
+        print(f"throughput, {args.clients} clients: studio {rates['studio']:.2f} jobs/s, rembg s "
+              f"{rates['rembg']:.2f} jobs/s: {rates['studio'] / rates['rembg']:.2f}x (target >= 1.0x)")
+        workers = [int(pid) for pid in (Path(f"/proc/{studio.pid}/task/{studio.pid}/children").read_text().split())]
+        cpu_worker = next(pid for pid in workers if b"-Q\0cpu" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        print(f"memory: rembg s {rss_mb(peer.pid):.0f} MB; the studio's cpu worker {rss_mb(cpu_worker):.0f} MB "
+              f"(all its processes; the UI and the gpu worker come on top)")
+    finally:
+        for process in (peer, studio):
+            os.killpg(process.pid, signal.SIGINT if process is studio else signal.SIGTERM)
+        for process in (peer, studio):
+            process.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from pydantic import ValidationError
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -152,6 +153,7 @@ class StudioClient:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
         self.store = JobStore(Redis.from_url(self.settings.redis_url), self.settings.job_ttl)
+        self._async_redis: AsyncRedis | None = None
 
     # submit -----------------------------------------------------------------
     @_needs_queue
@@ -385,6 +387,29 @@ class StudioClient:
         if job is None or "state" not in job or "operation" not in job:  # half a record reads as expired
             raise JobNotFound(f"No job {job_id!r}: the id is wrong or the job expired.")
         return job
+
+    async def wait_async(self, job_id: str, timeout: float) -> None:
+        """Return once the job has ended (or is unknown), or after `timeout` s: a long poll
+        for an event loop, holding no thread. Woken at once by the job's end, and then
+        wakes the next waiter on the same job."""
+        if not JOB_ID.match(job_id or ""):
+            return
+        if self._async_redis is None:  # made on the loop that uses it
+            self._async_redis = AsyncRedis.from_url(self.settings.redis_url)
+        redis, deadline = self._async_redis, time.monotonic() + timeout
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                state = await redis.hget(self.store.job_key(job_id), "state")
+                if state is None or state.decode() in TERMINAL:
+                    return
+                # at most a second at a time: a job failed by the reaper ends the same way, but
+                # a job that expired while queued never pushes
+                woken = await redis.blpop([self.store.done_key(job_id)], timeout=min(left, 1.0))
+                if woken:
+                    await redis.rpush(self.store.done_key(job_id), woken[1])
+                    return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise QueueUnavailable(f"The job queue at {self.settings.redis_url} is not reachable ({exc}).") from None
 
     @_needs_queue
     def wait(self, job_id: str, timeout: float = 600) -> JobStatus:

@@ -7,6 +7,7 @@ import http.server
 import io
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,18 @@ def test_a_batch_with_one_bad_item_queues_nothing(api, client, astronaut_jpeg):
     assert answer.status_code == 422 and answer.json()["detail"].startswith("Item 2 of the batch:")
     assert client.store.waiting_count(("cpu", "gpu")) == waiting
     assert requests.get(f"{api}/batches/{'0' * 32}/status/").status_code == 404
+
+
+def test_a_long_poll_answers_when_the_job_ends(api, client, tiny_png):
+    job = slow_job(client, tiny_png, steps=10, step_seconds=0.2)  # about 2 s
+    started = time.monotonic()
+    status = requests.get(f"{api}/tasks/{job}/status/", params={"wait": 30}, timeout=40).json()
+    assert status["state"] == "succeeded" and time.monotonic() - started < 10  # not the whole 30 s
+    again = time.monotonic()
+    assert requests.get(f"{api}/tasks/{job}/status/", params={"wait": 30}, timeout=40).json()["state"] == "succeeded"
+    assert time.monotonic() - again < 1  # an ended job answers at once
+    running_job = slow_job(client, tiny_png, steps=100, step_seconds=0.1)
+    early = requests.get(f"{api}/tasks/{running_job}/status/", params={"wait": 1}, timeout=10).json()
+    assert early["state"] in ("queued", "running")  # the wait is bounded
+    client.cancel(running_job)
+    assert requests.get(f"{api}/tasks/{'0' * 32}/status/", params={"wait": 30}, timeout=5).status_code == 404

@@ -1,7 +1,7 @@
 """REST API beside the UI: submit, status, result, cancel, built on `tasks.client`.
 
     POST /api/v1/tasks/submit/          multipart (files named after the inputs) or JSON (base64 images)
-    GET  /api/v1/tasks/{id}/status/
+    GET  /api/v1/tasks/{id}/status/     ?wait=N: a long poll, answered as soon as the job ends (N <= 60 s)
     GET  /api/v1/tasks/{id}/result/     PNG (?index=N), or ?format=base64 for JSON
     POST /api/v1/tasks/{id}/cancel/
     POST /api/v1/batches/               JSON: one operation, shared params, a list of items (images, params)
@@ -171,8 +171,12 @@ def build_api(client: StudioClient, token: str | None = None, login: tuple[str, 
         return Submitted(id=job_id, state="queued", status_url=f"{base}/status/", result_url=f"{base}/result/")
 
     @router.get("/tasks/{job_id}/status/", response_model=Status, summary="A job's state and progress")
-    def status(job_id: str) -> Status:
-        return _status(_call(client.status, job_id))
+    async def status(job_id: str, wait: float = Query(0, ge=0, le=60, description=(
+            "Long poll: answer as soon as the job ends, or after this many seconds (instead of polling)."))
+    ) -> Status:
+        if wait:
+            await _waited(client.wait_async(job_id, wait))
+        return _status(await asyncio.to_thread(_call, client.status, job_id))
 
     @router.get("/tasks/{job_id}/result/", summary="A finished job's image",
                 responses={200: {"content": {"image/png": {}, "application/json": {
@@ -268,6 +272,14 @@ def _from_base64(name: str, text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise HTTPException(422, f"images.{name} is not valid base64.") from None
+
+
+async def _waited(waiting: Any) -> None:
+    """Await a long poll; the queue not answering is a 503, as for every call."""
+    try:
+        await waiting
+    except QueueUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
 
 
 def _call(method: Any, *args: Any) -> Any:

@@ -302,3 +302,30 @@ def test_a_full_embedded_server_refuses_new_jobs_in_words(tmp_path, monkeypatch,
         assert full.store.redis.get("ballast:0")  # nothing was evicted to make room
     finally:
         server.stop()
+
+
+def test_a_worker_announces_itself_again_after_redis_comes_back_empty(tmp_path):
+    """Redis down for longer than an announcement period, then back without its data: the
+    worker says it is there again (its presence thread lived through the errors)."""
+    from dataclasses import replace
+
+    from launch import start_embedded_redis
+    from tasks.client import StudioClient
+    from tasks.settings import Settings
+    from tests.conftest import WorkerProcess, free_port
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = start_embedded_redis(tmp_path / "first", port)
+    own = StudioClient(replace(Settings.from_env(), redis_url=url))
+    worker = WorkerProcess("cpu", {"REDIS_URL": url}).wait_ready(own)
+    try:
+        server.stop()
+        time.sleep(7)  # two announcements fail meanwhile
+        server = start_embedded_redis(tmp_path / "second", port)  # nothing of before survives
+        assert not own.store.workers()
+        assert wait_for(lambda: any(name.startswith(worker.hostname_prefix) for name in own.store.workers()),
+                        timeout=20)
+    finally:
+        worker.stop()
+        server.stop()

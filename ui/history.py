@@ -178,8 +178,8 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
             with gr.Row():
                 cancel = gr.Button("Cancel job", variant="stop", interactive=False)
                 delete = gr.Button("Delete", interactive=False)
-    listed = gr.State([])  # job ids in the gallery's order, and what was last drawn
-    drawn = gr.State(None)
+    listed = gr.State([])  # job ids in the gallery's order
+    drawn = gr.State(None)  # what the gallery last showed: (id, state, percent) per job
     selected = gr.State(None)
     timer = gr.Timer(REFRESH_SECONDS, active=False)
     by_id = {d.tab_id: d for d in destinations}
@@ -255,11 +255,9 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         path = write_file(job, entry.status.name or "result", client.results(job)[0])
         return {tabs: gr.Tabs(selected=tab_id), component: photo_value(component, path)}
 
+    @in_words
     def cancel_job(job: str | None, request: gr.Request) -> None:
-        try:
-            client.cancel(job or "", jobs.owner_of(request))
-        except StudioError as exc:
-            gr.Warning(str(exc))
+        client.cancel(job or "", jobs.owner_of(request))
 
     @in_words
     def delete_job(job: str | None, request: gr.Request) -> list[Any]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 
 import gradio as gr
@@ -38,16 +39,22 @@ def warm_up_matplotlib() -> None:
         matplotlib.get_backend()
 
 
-def remember_tab(demo: gr.Blocks, tabs: gr.Tabs, every_tab: list[gr.Tab]) -> None:
-    """A reload (or the next visit) opens the operation tab the page was on, kept in the
-    browser. (Not History: a tab chosen by the server sends no select event, so its
-    refresh would not start.)"""
-    last = gr.BrowserState(str(every_tab[0].id), storage_key="studio-tab")
+# A reload (or the next visit) opens the operation tab the page was on. Done in the
+# browser, at once: a server round trip could switch tabs after the person clicked one.
+REMEMBER_TAB = "() => localStorage.setItem('studio-tab', TITLE)"
+RESTORE_TAB = """() => {
+  const title = localStorage.getItem('studio-tab');
+  const tab = title && [...document.querySelectorAll('[role=tab]')].find(t => t.textContent.trim() === title);
+  if (tab && tab.getAttribute('aria-selected') !== 'true') tab.click();
+}"""
+
+
+def remember_tab(demo: gr.Blocks, every_tab: list[gr.Tab]) -> None:
+    """Each of `every_tab` notes itself when chosen; a page load chooses the noted one.
+    (History is not among them: a visit starts on an operation.)"""
     for tab in every_tab:
-        tab.select(lambda chosen=str(tab.id): chosen, None, last, queue=False, show_progress="hidden",
-                   api_visibility="private")
-    demo.load(lambda tab_id: gr.Tabs(selected=tab_id), last, tabs, queue=False, show_progress="hidden",
-              api_visibility="private")
+        tab.select(None, js=REMEMBER_TAB.replace("TITLE", json.dumps(str(tab.label))), api_visibility="private")
+    demo.load(None, js=RESTORE_TAB, api_visibility="private")
 
 
 def build_app(client: StudioClient | None = None) -> gr.Blocks:
@@ -63,7 +70,7 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
                     destinations.append(history.Destination(tab, module.render(client)))
             with gr.Tab("History", id="history") as own_tab:
                 history.render(client, own_tab, tabs, destinations)
-        remember_tab(demo, tabs, [destination.tab for destination in destinations])
+        remember_tab(demo, [destination.tab for destination in destinations])
         parts = [destination.parts for destination in destinations]
         # what the workers have, anew for each visit
         on_load = [item for part in parts for item in part.on_load]

@@ -1,4 +1,5 @@
-"""The client API of the job queue: submit, status, result, preview, cancel.
+"""The client API of the job queue: submit (one job or a batch), status, result, preview,
+cancel, and a browser's or user's History.
 
 The UI and the REST API use only this module. Every check a user can fail
 (unknown operation, bad parameters, unreadable or oversized image) happens in

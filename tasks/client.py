@@ -64,7 +64,7 @@ def _needs_queue(method):
         try:
             return method(self, *args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, BrokerUnavailable) as exc:
-            raise QueueUnavailable(f"The job queue at {self.settings.redis_url} is not reachable ({exc}).") from None
+            raise self._unreachable(exc) from None
         except OutOfMemoryError:  # the server's maxmemory, with no eviction of live jobs
             raise Busy("The job queue is full (its memory limit is reached); try again in a minute.", 60) from None
 
@@ -155,6 +155,9 @@ class StudioClient:
         self.settings = settings or Settings.from_env()
         self.store = JobStore(Redis.from_url(self.settings.redis_url), self.settings.job_ttl)
         self._async_redis: AsyncRedis | None = None
+
+    def _unreachable(self, error: Exception) -> QueueUnavailable:
+        return QueueUnavailable(f"The job queue at {self.settings.redis_url} is not reachable ({error}).")
 
     # submit -----------------------------------------------------------------
     @_needs_queue
@@ -326,6 +329,12 @@ class StudioClient:
         return entries
 
     @_needs_queue
+    def latest_job(self, owner: str, operation: str) -> str | None:
+        """The id of the owner's newest job of `operation` outside a batch (the one its tab shows)."""
+        return next((job["id"] for job, _ in self.store.history(owner, 50)
+                     if job.get("operation") == operation and not job.get("batch")), None)
+
+    @_needs_queue
     def inputs(self, job_id: str, owner: str) -> dict[str, bytes]:
         """The owner's job's input images, by name (for "use again")."""
         job = self._owned(job_id, owner)
@@ -410,7 +419,7 @@ class StudioClient:
                     await redis.rpush(self.store.done_key(job_id), woken[1])
                     return
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise QueueUnavailable(f"The job queue at {self.settings.redis_url} is not reachable ({exc}).") from None
+            raise self._unreachable(exc) from None
 
     @_needs_queue
     def wait(self, job_id: str, timeout: float = 600) -> JobStatus:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ import gradio as gr
 from pipelines.errors import StudioError
 from tasks.client import BatchStatus, JobStatus, StudioClient
 from ui import jobs
-from ui.cancel_requests import cancel_requested
 from ui.panel import run_and_cancel
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -94,26 +92,6 @@ def unique(names: list[str]) -> list[str]:
     return result
 
 
-async def follow_batch(client: StudioClient, batch_id: str, request: gr.Request | None) -> AsyncIterator[BatchStatus]:
-    """The batch's status until every item has ended. An API client's cancel cancels the
-    rest of the batch; a page that goes away leaves it running."""
-    status, began, silent_since = None, time.monotonic(), None
-    try:
-        while status is None or not status.done:
-            try:
-                status = await asyncio.to_thread(client.batch_status, batch_id)
-                silent_since = None
-                yield status
-            except StudioError as exc:  # the queue not answering: wait for it, as a single job's page does
-                silent_since = silent_since or time.monotonic()
-                if status is None or time.monotonic() - silent_since > jobs.QUEUE_OUTAGE_SECONDS:
-                    raise gr.Error(str(exc), print_exception=False) from None
-            await asyncio.sleep(POLL_SECONDS)
-    finally:
-        if (status is None or not status.done) and cancel_requested(request and request.session_hash, began):
-            await asyncio.to_thread(client.cancel_batch, batch_id)
-
-
 def describe(status: BatchStatus, names: list[str]) -> str:
     counts = [f"{status.count('succeeded')} of {len(status.jobs)} done"]
     counts += [f"{status.count(state)} {state}" for state in ("running", "queued", "failed", "cancelled")
@@ -151,7 +129,10 @@ async def run_batch(client: StudioClient, operation: str, read: Callable[[], Bat
     folder = jobs.RESULTS / batch_id
     files: dict[str, str] = {}  # job id -> its result file, as items finish
     try:
-        async for status in follow_batch(client, batch_id, request):
+        async for status in jobs.poll(lambda: client.batch_status(batch_id), lambda: client.cancel_batch(batch_id),
+                                      request, POLL_SECONDS, f"batch (its id is {batch_id})"):
+            if status is None:  # the queue is not answering: the page shows the last state meanwhile
+                continue
             for job, name in zip(status.jobs, batch.names):
                 if job.state == "succeeded" and job.id not in files:
                     written = await asyncio.to_thread(_write_result, client, job.id, folder / f"{name}.png")

@@ -19,6 +19,11 @@ MAX_AGE = 400 * 24 * 3600  # the most browsers keep a cookie
 VALID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 
+def valid_key(value: str) -> str | None:
+    """The browser key, if `value` is a well-formed one."""
+    return value if VALID.match(value) else None
+
+
 def key_in(cookie_header: str) -> str | None:
     """The browser key a Cookie header carries, if it carries a well-formed one."""
     cookie = SimpleCookie()
@@ -26,8 +31,7 @@ def key_in(cookie_header: str) -> str | None:
         cookie.load(cookie_header)
     except Exception:  # a malformed header carries no key
         return None
-    value = cookie[COOKIE].value if COOKIE in cookie else ""
-    return value if VALID.match(value) else None
+    return valid_key(cookie[COOKIE].value if COOKIE in cookie else "")
 
 
 class BrowserKey:

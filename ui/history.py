@@ -190,6 +190,10 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         owner = jobs.owner_of(request)
         return client.history(owner, SHOWN) if owner else []
 
+    def entry_of(job: str | None, request: gr.Request) -> HistoryEntry | None:
+        """The page's own job `job`, as its History lists it (None if it is not there)."""
+        return next((e for e in entries_of(request) if e.status.id == job), None)
+
     def show(entry: HistoryEntry | None) -> list[Any]:
         if entry is None:
             return [None, details(None)] + [gr.Button(interactive=False)] * 4
@@ -224,12 +228,12 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
     @in_words
     def pick(ids: list[str], selection: gr.SelectData, request: gr.Request) -> list[Any]:
         job = ids[selection.index] if selection.index < len(ids) else None
-        entry = next((e for e in entries_of(request) if e.status.id == job), None)
+        entry = entry_of(job, request)
         return [job] + show(entry)
 
     @in_words
     def use_again(job: str | None, request: gr.Request) -> dict:
-        entry = next((e for e in entries_of(request) if e.status.id == job), None)
+        entry = entry_of(job, request)
         if entry is None:
             raise gr.Error("That job is gone (deleted, or its time was up).")
         destination = by_operation[entry.status.operation]
@@ -247,7 +251,7 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
 
     @in_words
     def send_to(job: str | None, where: str, request: gr.Request) -> dict:
-        entry = next((e for e in entries_of(request) if e.status.id == job), None)
+        entry = entry_of(job, request)
         if entry is None or entry.status.state != "succeeded":
             raise gr.Error("Only a finished job's result can be sent to another tab.")
         tab_id, name = where.split("/", 1)

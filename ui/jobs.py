@@ -16,7 +16,7 @@ import gradio as gr
 
 from pipelines.errors import StudioError
 from tasks.client import JobStatus, QueueUnavailable, StudioClient
-from ui.browser_key import COOKIE, key_in
+from ui.browser_key import COOKIE, valid_key
 from ui.cancel_requests import cancel_requested
 from ui.guard import visitor_address
 
@@ -70,7 +70,7 @@ def owner_of(request: gr.Request | None) -> str | None:
         cookies = dict(request.cookies or {})
     except AttributeError:
         return None
-    key = key_in(f"{COOKIE}={cookies[COOKIE]}") if COOKIE in cookies else None
+    key = valid_key(cookies.get(COOKIE, ""))
     return f"browser:{key}" if key else None
 
 
@@ -111,38 +111,51 @@ async def submit(client: StudioClient, operation: str, images: dict[str, bytes],
         raise gr.Error(str(exc), print_exception=False) from None
 
 
-async def follow(client: StudioClient, job_id: str, progress: gr.Progress,
-                 request: gr.Request | None = None) -> AsyncIterator[JobStatus]:
-    """Yield the job's status until it has ended (the last one yielded is the final
-    status), keeping `gr.Progress` current for API clients. A page that goes away leaves
-    its job running; an API client's explicit cancel (see `cancel_requests`) cancels it.
-    While the job queue does not answer (Redis restarting or stalled) the job is left
-    alone and followed again when it answers, for up to `QUEUE_OUTAGE_SECONDS`."""
+async def poll(read: Callable[[], Any], cancel: Callable[[], Any], request: gr.Request | None, every: float,
+               what: str) -> AsyncIterator[Any]:
+    """Yield `read()` (a status with `.done`: a job's or a batch's) every `every` seconds
+    until it is done; the last one yielded is the final status. While the job queue does
+    not answer (Redis restarting or stalled) it yields None each second and reads again,
+    for up to `QUEUE_OUTAGE_SECONDS`. A page that goes away leaves the work running; an
+    API client's explicit cancel (see `cancel_requests`) calls `cancel()`."""
     status, silent_since, began = None, None, time.monotonic()
     try:
         while True:
             try:
-                status = await asyncio.to_thread(client.status, job_id)
+                status = await asyncio.to_thread(read)
                 silent_since = None
             except QueueUnavailable as exc:
                 silent_since = silent_since or time.monotonic()
                 if time.monotonic() - silent_since > QUEUE_OUTAGE_SECONDS or status is None:
-                    raise gr.Error(f"{exc} The job may still finish: its id is {job_id}.",
-                                   print_exception=False) from None
-                yield replace(status, stage="the job queue is not answering; waiting for it", eta_seconds=None)
+                    raise gr.Error(f"{exc} The {what} may still finish.", print_exception=False) from None
+                yield None
                 await asyncio.sleep(1)
                 continue
             except StudioError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
-            progress(status.percent / 100, desc=stage_line(status))
             yield status
             if status.done:
                 return
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(every)
     finally:
         if (status is None or not status.done) and cancel_requested(request and request.session_hash, began):
             with contextlib.suppress(StudioError):
-                await asyncio.to_thread(client.cancel, job_id)
+                await asyncio.to_thread(cancel)
+
+
+async def follow(client: StudioClient, job_id: str, progress: gr.Progress,
+                 request: gr.Request | None = None) -> AsyncIterator[JobStatus]:
+    """The job's statuses (see `poll`), keeping `gr.Progress` current for API clients;
+    while the queue does not answer, the last one, saying so."""
+    status = None
+    async for now in poll(lambda: client.status(job_id), lambda: client.cancel(job_id), request, POLL_SECONDS,
+                          f"job (its id is {job_id})"):
+        if now is None:
+            yield replace(status, stage="the job queue is not answering; waiting for it", eta_seconds=None)
+            continue
+        status = now
+        progress(status.percent / 100, desc=stage_line(status))
+        yield status
 
 
 async def updates(client: StudioClient, job_id: str, progress: gr.Progress,
@@ -210,16 +223,15 @@ async def resume(client: StudioClient, operation: str, view: ResultView, request
     button (usable while the job is live). Nothing if the page has no job on this tab."""
     owner = owner_of(request)
     try:
-        entries = await asyncio.to_thread(client.history, owner) if owner else []
+        latest = await asyncio.to_thread(client.latest_job, owner, operation) if owner else None
     except StudioError:
         return
-    latest = next((e.status for e in entries if e.status.operation == operation and not e.status.batch), None)
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # a failed job's reason is in its status line
-        async for status, values in present(client, latest.id, view, gr.Progress(), request,
+        async for status, values in present(client, latest, view, gr.Progress(), request,
                                             give_way_on=_screen(request, operation)):
-            yield *values, latest.id, gr.Button(interactive=not status.done)
+            yield *values, latest, gr.Button(interactive=not status.done)
 
 
 async def outcome(client: StudioClient, status: JobStatus, names: list[str]) -> tuple[list[str], gr.Error | None]:

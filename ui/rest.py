@@ -274,12 +274,17 @@ def _from_base64(name: str, text: str) -> bytes:
         raise HTTPException(422, f"images.{name} is not valid base64.") from None
 
 
+def _unavailable(error: QueueUnavailable) -> HTTPException:
+    """Redis restarting or stalled: a retry soon will likely work."""
+    return HTTPException(503, str(error), headers={"Retry-After": "5"})
+
+
 async def _waited(waiting: Any) -> None:
     """Await a long poll; the queue not answering is a 503, as for every call."""
     try:
         await waiting
     except QueueUnavailable as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+        raise _unavailable(exc) from None
 
 
 def _call(method: Any, *args: Any) -> Any:
@@ -292,8 +297,8 @@ def _call(method: Any, *args: Any) -> Any:
         raise HTTPException(409, str(exc)) from None
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from None
-    except QueueUnavailable as exc:  # Redis restarting or stalled: a retry soon will likely work
-        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    except QueueUnavailable as exc:
+        raise _unavailable(exc) from None
     except Busy as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(round(exc.retry_after))}) from None
     except StudioError as exc:

@@ -120,25 +120,13 @@ class Launcher:
         self.process = subprocess.Popen([sys.executable, "launch.py", "--port", str(port)], cwd=stack.ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.url, self.api = f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/api/v1"
-        deadline = time.monotonic() + 120
-        while not self._answers(f"{self.api}/operations/"):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("launch.py did not start")
-            time.sleep(0.5)
+        stack.wait_up(f"{self.api}/operations/", self.process)
         time.sleep(5)  # the workers announce themselves
-
-    @staticmethod
-    def _answers(url: str) -> bool:
-        try:
-            return requests.get(url, timeout=2).ok
-        except requests.RequestException:
-            return False
 
     def server_pid(self) -> int:
         """The embedded server, a child of the launcher (started again by its supervisor thread, if it was)."""
-        children = [pid for task in Path(f"/proc/{self.process.pid}/task").iterdir()
-                    for pid in (task / "children").read_text().split()]
-        return next(int(pid) for pid in children if b"valkey-server" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        return next(pid for pid in stack.children(self.process.pid)
+                    if b"valkey-server" in Path(f"/proc/{pid}/cmdline").read_bytes())
 
     def submit(self, steps: int = 5, step_seconds: float = 0.1) -> str:
         answer = requests.post(f"{self.api}/tasks/submit/", files={"image": ("tiny.png", tiny_png(), "image/png")},

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, _free_port, sample_jpeg
+from bench.stack import ROOT, _free_port, children, sample_jpeg, wait_up
 from tests.assets import u2netp_onnx
 
 VENV = ROOT / ".cache" / "bench-rembg-venv"
@@ -49,19 +49,6 @@ def rembg_command() -> Path:
     return binary
 
 
-def wait_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants."""
     total, pending = 0.0, [pid]
@@ -70,8 +57,7 @@ def rss_mb(pid: int) -> float:
         try:
             status = Path(f"/proc/{current}/status").read_text()
             total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
-            pending += [int(child) for task in Path(f"/proc/{current}/task").iterdir()
-                        for child in (task / "children").read_text().split()]
+            pending += children(current)
         except (OSError, StopIteration):
             continue
     return total
@@ -135,8 +121,8 @@ def main() -> None:
             rates[name] = args.requests / (time.perf_counter() - started)
         print(f"throughput, {args.clients} clients: studio {rates['studio']:.2f} jobs/s, rembg s "
               f"{rates['rembg']:.2f} jobs/s: {rates['studio'] / rates['rembg']:.2f}x (target >= 1.0x)")
-        workers = [int(pid) for pid in (Path(f"/proc/{studio.pid}/task/{studio.pid}/children").read_text().split())]
-        cpu_worker = next(pid for pid in workers if b"-Q\0cpu" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        cpu_worker = next(pid for pid in children(studio.pid)
+                          if b"-Q\0cpu" in Path(f"/proc/{pid}/cmdline").read_bytes())
         print(f"memory: rembg s {rss_mb(peer.pid):.0f} MB; the studio's cpu worker {rss_mb(cpu_worker):.0f} MB "
               f"(all its processes; the UI and the gpu worker come on top)")
     finally:

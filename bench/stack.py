@@ -48,6 +48,28 @@ def start_process(args: list[str], ready: str, timeout: float = 120) -> subproce
     return process
 
 
+def wait_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    """Until `url` answers at all (`process` is the server behind it)."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started, from any of its threads (a supervisor thread's too)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+
+
 def start_studio_worker(queues: str = "cpu") -> subprocess.Popen:
     return start_process(["launch.py", "--worker-only", "--queues", queues], " ready.")
 

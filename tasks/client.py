@@ -170,7 +170,7 @@ class StudioClient:
         held to a share of it; callers with none are scripts that reach Redis anyway.
         `owner` (a browser or a user) lists the job in its History; `name` is what its
         downloads are called."""
-        return self.submit_batch(operation, [images], params, callback_url, quota, owner, [name])[1][0]
+        return self._queue(operation, [images], params, callback_url, quota, owner, [name], None)[0]
 
     @_needs_queue
     def submit_batch(self, operation: str, items: list[dict[str, bytes]], params: dict[str, Any] | list | None = None,
@@ -179,6 +179,12 @@ class StudioClient:
         """Validate every item (the images of one job each; `params` shared, or one dict
         per item), then queue them all together: (batch id, job ids in order). Nothing is
         queued if any item is wrong; the message names it."""
+        batch_id = secrets.token_hex(16)
+        return batch_id, self._queue(operation, items, params, callback_url, quota, owner, names, batch_id)
+
+    def _queue(self, operation: str, items: list[dict[str, bytes]], params: dict[str, Any] | list | None,
+               callback_url: str | None, quota: str | None, owner: str | None, names: list[str | None] | None,
+               batch_id: str | None) -> list[str]:
         op = self.operation(operation)
         if not items:
             raise InvalidInput("The batch is empty: give at least one image (or prompt).")
@@ -192,22 +198,21 @@ class StudioClient:
             try:
                 prepared.append(self._prepare(op, images, item_params, callback_url))
             except InvalidInput as exc:
-                raise InvalidInput(f"Item {index + 1} of the batch: {exc}" if len(items) > 1 else str(exc)) from None
-        names = names or [None] * len(items)
-        batch_id, job_ids = secrets.token_hex(16), []
-        for (fields, given, queue), name in zip(prepared, names):
+                raise InvalidInput(f"Item {index + 1} of the batch: {exc}" if batch_id else str(exc)) from None
+        job_ids = []
+        for (fields, given, queue), name in zip(prepared, names or [None] * len(items)):
             job_id = secrets.token_hex(16)
             if name:
                 fields["name"] = name
-            if len(items) > 1:
+            if batch_id:
                 fields["batch"] = batch_id
             self.store.create(job_id, fields, given, queue, quota or "local", owner)
             # The job store holds the outcome, so Celery's own result is not waited on.
             app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
             job_ids.append(job_id)
-        if len(items) > 1:
+        if batch_id:
             self.store.create_batch(batch_id, job_ids)
-        return batch_id, job_ids
+        return job_ids
 
     def _prepare(self, op: Operation, images: dict[str, bytes], params: dict[str, Any],
                  callback_url: str | None) -> tuple[dict[str, str], dict[str, bytes], str]:
@@ -329,10 +334,11 @@ class StudioClient:
         return entries
 
     @_needs_queue
-    def latest_job(self, owner: str, operation: str) -> str | None:
-        """The id of the owner's newest job of `operation` outside a batch (the one its tab shows)."""
-        return next((job["id"] for job, _ in self.store.history(owner, 50)
-                     if job.get("operation") == operation and not job.get("batch")), None)
+    def latest_job(self, owner: str, operation: str, batch: bool = False) -> str | None:
+        """The id of the owner's newest job of `operation` outside a batch (the one its tab
+        shows); with `batch`, the id of its newest batch (the one the tab's batch panel shows)."""
+        return next((job["batch"] if batch else job["id"] for job, _ in self.store.history(owner, 50)
+                     if job.get("operation") == operation and bool(job.get("batch")) == batch), None)
 
     @_needs_queue
     def inputs(self, job_id: str, owner: str) -> dict[str, bytes]:

@@ -215,7 +215,7 @@ def test_queued_job_shows_its_place_and_an_eta_that_does_not_grow(browser, ui_ur
         time.sleep(0.25)
     assert sum(behind_blocker) >= 8, behind_blocker
     assert behind_blocker == sorted(behind_blocker, reverse=True), behind_blocker  # the place never worsens
-    assert len(etas) >= 10, etas  # the ETA is shown throughout
+    assert len(etas) >= 0.9 * len(behind_blocker), etas  # the ETA is shown throughout
     assert all(later <= earlier + 0.2 for earlier, later in zip(etas, etas[1:])), etas
     assert sum(bar_seen) >= 0.9 * len(bar_seen)
     assert wait_done(page, "remove-background").startswith("Done")

@@ -156,6 +156,27 @@ def test_a_batch_of_three_photos_gives_three_results_and_a_zip(context, ui_url, 
     wait_for(lambda: jobs.get_by_text("Remove background · done").count() == 3, timeout=10)
 
 
+def test_a_reload_brings_back_the_running_batch(context, ui_url, client, tiny_png, photos):  # noqa: F811
+    page = open_page(context, ui_url, "Remove background")
+    page.get_by_text("Batch: many photos at once").click()
+    files = [photos / "astronaut.jpg", photos / "coffee.jpg"]
+    page.locator("#remove-background-batch-photos input[type=file]").set_input_files([str(f) for f in files])
+    blocker = slow_job(client, tiny_png, steps=40, step_seconds=0.1)  # so the batch is still queued at the reload
+    wait_for(lambda: running(client, blocker))
+    page.get_by_role("button", name="Run batch").click()
+    box = page.locator("#remove-background-batch-status")
+    batch = box.locator(".studio-job").inner_text(timeout=10_000).removeprefix("batch ").strip()
+    page.reload()
+    assert box.locator(".studio-job").inner_text(timeout=15_000) == f"batch {batch}"  # its accordion opened
+    assert page.get_by_role("button", name="Cancel batch").is_enabled()
+    box.get_by_text("Batch finished").wait_for(timeout=90_000)
+    assert "2 of 2 done" in box.inner_text()
+    gallery = page.locator("#remove-background-batch-gallery")
+    wait_for(lambda: gallery.locator(".thumbnail-item img").count() == 2, timeout=10)
+    assert page.locator("#remove-background-batch-zip a[download]").count()
+    assert not page.get_by_role("button", name="Cancel batch").is_enabled()
+
+
 def test_history_cancels_a_queued_job_and_deletes_an_ended_one(context, ui_url, client, tiny_png,  # noqa: F811
                                                                photos):  # noqa: F811
     page = open_page(context, ui_url, "Remove background")

@@ -237,6 +237,13 @@ def test_a_batch_runs_one_job_per_item_and_cancels_as_a_whole(api, client, tiny_
     assert modes == ["L", "L", "RGBA"]  # the shared parameters, and the third item's own
 
 
+def test_a_batch_of_one_item_is_a_batch_too(api, tiny_png):
+    batch = requests.post(f"{api}/batches/", json={"operation": "remove_background", "params": {"engine": "u2netp"},
+                                                   "items": [{"images": {"image": b64(tiny_png)}}]}).json()
+    finished = wait_for(lambda: (s := requests.get(batch["status_url"]).json()).get("done") and s, timeout=60)
+    assert finished["counts"]["succeeded"] == 1 and finished["jobs"][0]["batch"] == batch["id"]
+
+
 def test_a_batch_with_one_bad_item_queues_nothing(api, client, astronaut_jpeg):
     waiting = client.store.waiting_count(("cpu", "gpu"))
     body = {"operation": "remove_background", "items": [{"images": {"image": b64(astronaut_jpeg)}},

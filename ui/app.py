@@ -76,9 +76,9 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
         on_load = [item for part in parts for item in part.on_load]
         demo.load(lambda: [item.value() for item in on_load], None, [item.component for item in on_load],
                   api_visibility="private", show_progress="hidden")
-        for part in parts:  # each tab's latest job, where it stands (a reload loses nothing)
-            demo.load(part.resume.handler, None, part.resume.outputs, api_visibility="private",
-                      show_progress="hidden")
+        # each tab's latest job and batch, where they stand (a reload loses nothing)
+        for resume in (resume for part in parts for resume in part.resumes):
+            demo.load(resume.handler, None, resume.outputs, api_visibility="private", show_progress="hidden")
     # Celery decides what runs; Gradio's queue only bounds how many events wait at once
     demo.queue(default_concurrency_limit=None, max_size=int(os.environ.get("STUDIO_UI_QUEUE_SIZE", "500")))
     return demo

@@ -8,6 +8,7 @@ away leaves the batch running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import zipfile
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import gradio as gr
 from pipelines.errors import StudioError
 from tasks.client import BatchStatus, JobStatus, StudioClient
 from ui import jobs
-from ui.panel import run_and_cancel
+from ui.panel import Resume, page_load, run_and_cancel
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 POLL_SECONDS = 0.5
@@ -126,6 +127,21 @@ async def run_batch(client: StudioClient, operation: str, read: Callable[[], Bat
         message = exc.message if isinstance(exc, gr.Error) else str(exc)
         yield jobs.not_started(gr.Error(message)), [], None, None
         raise gr.Error(message, print_exception=False) from None
+    with jobs.started(request, place(operation), batch_id):
+        async for _, values in follow(client, batch_id, request, zip_name):
+            yield values
+
+
+def place(operation: str) -> str:
+    """Where a page shows an operation's batch (see `jobs.started`)."""
+    return f"{operation} batch"
+
+
+async def follow(client: StudioClient, batch_id: str, request: gr.Request | None, zip_name: str,
+                 give_way: bool = False) -> AsyncIterator[tuple[BatchStatus, tuple]]:
+    """Follow the batch: yield (status, (status html, gallery, zip file, batch id)) as it
+    goes, the gallery filling as items finish, the zip with the final status. With
+    `give_way`, stops quietly when a batch is started on its panel."""
     folder = jobs.RESULTS / batch_id
     files: dict[str, str] = {}  # job id -> its result file, as items finish
     try:
@@ -133,16 +149,37 @@ async def run_batch(client: StudioClient, operation: str, read: Callable[[], Bat
                                       request, POLL_SECONDS, f"batch (its id is {batch_id})"):
             if status is None:  # the queue is not answering: the page shows the last state meanwhile
                 continue
-            for job, name in zip(status.jobs, batch.names):
+            if give_way and jobs.superseded(request, place(status.jobs[0].operation), batch_id):
+                return
+            names = [job.name or f"item-{index + 1}" for index, job in enumerate(status.jobs)]
+            for job, name in zip(status.jobs, names):
                 if job.state == "succeeded" and job.id not in files:
                     written = await asyncio.to_thread(_write_result, client, job.id, folder / f"{name}.png")
                     files.update({job.id: written} if written else {})
-            gallery = [(files[job.id], name) for job, name in zip(status.jobs, batch.names) if job.id in files]
+            gallery = [(files[job.id], name) for job, name in zip(status.jobs, names) if job.id in files]
             archive = await asyncio.to_thread(_zip, folder / f"{zip_name}.zip", list(files.values())) \
                 if status.done and files else None
-            yield describe(status, batch.names), gallery, archive, batch_id
+            yield status, (describe(status, names), gallery, archive, batch_id)
     finally:
         jobs.discard(batch_id)
+
+
+async def resume(client: StudioClient, operation: str, request: gr.Request | None, zip_name: str
+                 ) -> AsyncIterator[tuple]:
+    """On page load: this browser's (or user's) latest batch of the operation, followed
+    where it stands or shown as it ended; yields the panel's outputs, the batch id, the
+    Cancel batch button (usable while it runs) and its accordion, opened. Nothing if the
+    page has no batch of this operation."""
+    owner = jobs.owner_of(request)
+    try:
+        latest = await asyncio.to_thread(client.latest_job, owner, operation, True) if owner else None
+    except StudioError:
+        return
+    if latest is None:
+        return
+    with contextlib.suppress(gr.Error):  # e.g. the batch expired in between: the panel stays empty
+        async for status, values in follow(client, latest, request, zip_name, give_way=True):
+            yield *values, gr.Button(interactive=not status.done), gr.Accordion(open=True)
 
 
 def _write_result(client: StudioClient, job_id: str, path: Path) -> str | None:
@@ -167,13 +204,14 @@ def photos_input(key: str, label: str = "Photos (image files, or a .zip of them)
                    elem_id=f"{key}-batch-photos")
 
 
-def panel(client: StudioClient, handler: Callable, inputs: list, api_name: str) -> None:
+def panel(client: StudioClient, handler: Callable, inputs: list, operation: str, box: gr.Accordion) -> Resume:
     """Run batch / Cancel batch, the batch's status, its gallery and its .zip, wired to
-    `handler` (see `run_batch`) with `inputs`; inside the tab's batch accordion."""
+    `handler` (see `run_batch`) with `inputs`; inside the tab's batch accordion `box`.
+    Returns the page-load handler that brings the latest batch back into it."""
     with gr.Row():
         run = gr.Button("Run batch", variant="primary")
         stop = gr.Button("Cancel batch", variant="secondary", interactive=False)
-    key = api_name.replace("_", "-")
+    key = operation.replace("_", "-")
     info = gr.HTML(elem_id=f"{key}-batch-status", elem_classes=["studio-status"])
     gallery = gr.Gallery(label="Batch results", columns=4, height=340, format="png",
                          elem_id=f"{key}-batch-gallery", elem_classes=["studio-result", "studio-thumbs"])
@@ -186,4 +224,7 @@ def panel(client: StudioClient, handler: Callable, inputs: list, api_name: str) 
             except StudioError as exc:
                 gr.Warning(str(exc))
 
-    run_and_cancel(run, stop, handler, inputs, [info, gallery, archive, gr.State()], f"{api_name}_batch", cancel)
+    batch_id = gr.State()
+    run_and_cancel(run, stop, handler, inputs, [info, gallery, archive, batch_id], f"{operation}_batch", cancel)
+    return page_load(lambda request: resume(client, operation, request, key),
+                     [info, gallery, archive, batch_id, stop, box])

@@ -10,7 +10,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import gradio as gr
 
@@ -93,10 +93,32 @@ class ResultView:
         return [status.name or status.operation.replace("_", "-")]
 
 
-# The job each page's tab runs, by (page session, operation). A tab that found its job
-# again after a reload stops following it when the person starts another one there
-# (the found job runs on). An API client's jobs never give way: it may run several.
+# The job (or batch) each page's place shows, by (page session, place: an operation's
+# tab or its batch panel). A place that found its job again after a reload stops
+# following it when the person starts another one there (the found job runs on). An API
+# client's jobs never give way: it may run several.
 _started: dict[tuple[str, str], str] = {}
+
+
+@contextlib.contextmanager
+def started(request: gr.Request | None, place: str, job_id: str) -> Iterator[None]:
+    """While in it, `place` on this page shows `job_id`, which it started."""
+    screen = _screen(request, place)
+    _started[screen] = job_id
+    try:
+        yield
+    finally:
+        if _started.get(screen) == job_id:
+            del _started[screen]
+
+
+def superseded(request: gr.Request | None, place: str, job_id: str) -> bool:
+    """Whether the person started another job on `place` since this page found `job_id`."""
+    return _started.get(_screen(request, place), job_id) != job_id
+
+
+def _screen(request: gr.Request | None, place: str) -> tuple[str, str]:
+    return (request.session_hash if request else None) or "", place
 
 
 async def submit(client: StudioClient, operation: str, images: dict[str, bytes], params: dict[str, Any],
@@ -171,13 +193,12 @@ async def updates(client: StudioClient, job_id: str, progress: gr.Progress,
 
 
 async def present(client: StudioClient, job_id: str, view: ResultView, progress: gr.Progress,
-                  request: gr.Request | None, give_way_on: tuple[str, str] | None = None
-                  ) -> AsyncIterator[tuple[JobStatus, tuple]]:
+                  request: gr.Request | None, give_way: bool = False) -> AsyncIterator[tuple[JobStatus, tuple]]:
     """Follow the job on its tab: yield (status, the view's outputs) as it changes; its
     images arrive with the final status line. The error of a failed job is raised once
-    its line has been shown. With `give_way_on`, stops quietly when a job is started there."""
+    its line has been shown. With `give_way`, stops quietly when a job is started there."""
     async for status in updates(client, job_id, progress, request):
-        if give_way_on and _started.get(give_way_on, job_id) != job_id:
+        if give_way and superseded(request, status.operation, job_id):
             return
         if not status.done:
             yield status, await asyncio.to_thread(view.live, status)
@@ -188,10 +209,6 @@ async def present(client: StudioClient, job_id: str, view: ResultView, progress:
         discard(job_id)
     if error:
         raise error
-
-
-def _screen(request: gr.Request | None, operation: str) -> tuple[str, str]:
-    return (request.session_hash if request else None) or "", operation
 
 
 async def run_job(client: StudioClient, operation: str, images: Callable[[], dict[str, bytes]],
@@ -206,14 +223,9 @@ async def run_job(client: StudioClient, operation: str, images: Callable[[], dic
     except gr.Error as exc:
         yield *view.cleared(not_started(exc)), None
         raise
-    screen = _screen(request, operation)
-    _started[screen] = job
-    try:
+    with started(request, operation, job):
         async for _, values in present(client, job, view, progress, request):
             yield *values, job
-    finally:
-        if _started.get(screen) == job:
-            del _started[screen]
 
 
 async def resume(client: StudioClient, operation: str, view: ResultView, request: gr.Request | None
@@ -229,8 +241,7 @@ async def resume(client: StudioClient, operation: str, view: ResultView, request
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # a failed job's reason is in its status line
-        async for status, values in present(client, latest, view, gr.Progress(), request,
-                                            give_way_on=_screen(request, operation)):
+        async for status, values in present(client, latest, view, gr.Progress(), request, give_way=True):
             yield *values, latest, gr.Button(interactive=not status.done)
 
 

@@ -3,7 +3,7 @@ status box, and the wiring of a job handler to them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import gradio as gr
 
@@ -32,7 +32,7 @@ def photo_input(client: StudioClient, key: str, label: str = "Photo") -> gr.Imag
 
 @dataclass(frozen=True)
 class Resume:
-    """A page-load handler that shows the tab's latest job (see `jobs.resume`), and its outputs."""
+    """A page-load handler that shows the tab's latest job (see `jobs.resume`) or batch, and its outputs."""
 
     handler: Callable
     outputs: list
@@ -46,7 +46,7 @@ class TabParts:
 
     operation: str
     on_load: list[OnLoad]
-    resume: Resume
+    resumes: list[Resume]
     fields: dict[str, gr.components.Component]
     photos: dict[str, gr.components.Component]
 
@@ -130,14 +130,19 @@ def wire(client: StudioClient, handler: Callable, inputs: list, outputs: list, r
     result = status.elem_id.removesuffix("-status") + "-result"
     run.click(None, js=SCROLL_INTO_VIEW.replace("ID", result), api_visibility="private")
 
-    resumed = [*outputs, job_id, stop]
+    return page_load(lambda request: jobs.resume(client, operation, view, request), [*outputs, job_id, stop])
 
-    async def resume(request: gr.Request):
-        found = False
-        async for values in jobs.resume(client, operation, view, request):
-            found = True
+
+def page_load(found: Callable[[gr.Request], AsyncIterator[tuple]], outputs: list) -> Resume:
+    """The page-load handler of `found` (what it yields goes to `outputs`), which leaves
+    the outputs as they are when `found` yields nothing."""
+
+    async def handler(request: gr.Request):
+        shown = False
+        async for values in found(request):
+            shown = True
             yield values
-        if not found:  # a generator that yields nothing would blank every output (Cancel's label too)
-            yield tuple(gr.skip() for _ in resumed)
+        if not shown:  # a generator that yields nothing would blank every output (Cancel's label too)
+            yield tuple(gr.skip() for _ in outputs)
 
-    return Resume(resume, resumed)
+    return Resume(handler, outputs)

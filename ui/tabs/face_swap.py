@@ -31,7 +31,7 @@ def render(client: StudioClient) -> panel.TabParts:
                 chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)")
             color_correct = gr.Checkbox(True, label="Match the target's skin tone (face mesh engine)")
             run, stop = panel.buttons("Swap faces")
-            with gr.Accordion("Batch: the source face into many target photos", open=False):
+            with gr.Accordion("Batch: the source face into many target photos", open=False) as batch_box:
                 targets = batch.photos_input("face-swap", "Target photos (image files, or a .zip of them)")
                 batch_panel = gr.Column()
         with gr.Column():
@@ -100,8 +100,10 @@ def render(client: StudioClient) -> panel.TabParts:
             yield update
 
     with batch_panel:
-        batch.panel(client, face_swap_batch, [source, targets, engine, source_face, color_correct], "face_swap")
+        batch_resume = batch.panel(client, face_swap_batch, [source, targets, engine, source_face, color_correct],
+                                   FACE_SWAP.name, batch_box)
     fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct}
     resume = panel.wire(client, face_swap, [source, target, *fields.values()], [result, info], run, stop,
                         api_name="face_swap", operation=FACE_SWAP.name)
-    return panel.TabParts(FACE_SWAP.name, [engines], resume, fields, {"source": source, "target": target})
+    return panel.TabParts(FACE_SWAP.name, [engines], [resume, batch_resume],
+                          fields, {"source": source, "target": target})

@@ -142,7 +142,7 @@ def render(client: StudioClient) -> panel.TabParts:
                 reuse = gr.Button("Reuse last seed", size="sm")
                 count = gr.Slider(1, 8, value=1, step=1, label="Images")
             run, stop = panel.buttons("Generate")
-            with gr.Accordion("Batch: several prompts and/or seeds, with these settings", open=False):
+            with gr.Accordion("Batch: several prompts and/or seeds, with these settings", open=False) as batch_box:
                 prompts = gr.Textbox(label="Prompts, one per line", lines=4, elem_id="generate-batch-prompts")
                 seeds = gr.Textbox(label="Seeds, separated by commas (empty: the Seed above)",
                                    elem_id="generate-batch-seeds")
@@ -177,8 +177,8 @@ def render(client: StudioClient) -> panel.TabParts:
             yield update
 
     with batch_panel:
-        batch.panel(client, generate_batch, [prompts, negative, model, steps, guidance, width, height, seed, count,
-                                             seeds], "generate")
+        batch_resume = batch.panel(client, generate_batch, [prompts, negative, model, steps, guidance, width, height,
+                                                            seed, count, seeds], OPERATION.name, batch_box)
     fields = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps, "guidance": guidance,
               "width": width, "height": height, "seed": seed, "num_images": count}
     resume = panel.wire(client, generate, list(fields.values()), [preview, gallery, used_seed, info], run, stop,
@@ -189,5 +189,5 @@ def render(client: StudioClient) -> panel.TabParts:
                  show_progress="hidden")
     dropped.upload(read_png_parameters, dropped, [prompt, negative, model, steps, guidance, width, height, seed],
                    preprocess=False, api_visibility="private")
-    return panel.TabParts(OPERATION.name, [panel.OnLoad(note, lambda: model_note(client, "sd-turbo"))], resume,
-                          fields, {})
+    return panel.TabParts(OPERATION.name, [panel.OnLoad(note, lambda: model_note(client, "sd-turbo"))],
+                          [resume, batch_resume], fields, {})

@@ -24,7 +24,7 @@ def render(client: StudioClient) -> panel.TabParts:
             output = gr.Radio(OUTPUTS, value="transparent", label="Output")
             color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")
             run, stop = panel.buttons("Remove background")
-            with gr.Accordion("Batch: many photos at once, with these settings", open=False):
+            with gr.Accordion("Batch: many photos at once, with these settings", open=False) as batch_box:
                 photos = batch.photos_input("remove-background")
                 batch_panel = gr.Column()
         with gr.Column():
@@ -48,8 +48,10 @@ def render(client: StudioClient) -> panel.TabParts:
             yield update
 
     with batch_panel:
-        batch.panel(client, remove_background_batch, [photos, engine, output, color], "remove_background")
+        batch_resume = batch.panel(client, remove_background_batch, [photos, engine, output, color], OPERATION.name,
+                                   batch_box)
     resume = panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop,
                         api_name="remove_background", operation=OPERATION.name)
-    return panel.TabParts(OPERATION.name, [engines], resume, {"engine": engine, "output": output, "color": color},
+    return panel.TabParts(OPERATION.name, [engines], [resume, batch_resume],
+                          {"engine": engine, "output": output, "color": color},
                           {"image": image})

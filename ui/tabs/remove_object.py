@@ -72,4 +72,4 @@ def render(client: StudioClient) -> panel.TabParts:
               "steps": steps, "seed": seed}
     resume = panel.wire(client, remove_object, [editor, image_file, mask_file, *fields.values()], [result, info],
                         run, stop, api_name="remove_object", operation=OPERATION.name)
-    return panel.TabParts(OPERATION.name, [engines], resume, fields, {"image": editor})
+    return panel.TabParts(OPERATION.name, [engines], [resume], fields, {"image": editor})

@@ -42,7 +42,7 @@ def render(client: StudioClient) -> panel.TabParts:
                     steps = gr.Slider(1, 150, value=4, step=1, label="Steps")
                     seed = gr.Number(-1, precision=0, label="Seed (-1 = random)")
             run, stop = panel.buttons("Apply style")
-            with gr.Accordion("Batch: many photos at once, with these settings", open=False):
+            with gr.Accordion("Batch: many photos at once, with these settings", open=False) as batch_box:
                 photos = batch.photos_input("style-transfer")
                 batch_panel = gr.Column()
         with gr.Column():
@@ -94,7 +94,9 @@ def render(client: StudioClient) -> panel.TabParts:
               "max_side": max_side, "sd_style": sd_style, "sd_prompt": sd_prompt, "sd_model": sd_model, "steps": steps,
               "seed": seed}
     with batch_panel:
-        batch.panel(client, style_transfer_batch, [photos, style_image, *fields.values()], "style_transfer")
+        batch_resume = batch.panel(client, style_transfer_batch, [photos, style_image, *fields.values()],
+                                   OPERATION.name, batch_box)
     resume = panel.wire(client, style_transfer, [image, style_image, *fields.values()], [result, info], run, stop,
                         api_name="style_transfer", operation=OPERATION.name)
-    return panel.TabParts(OPERATION.name, [engines], resume, fields, {"image": image, "style_image": style_image})
+    return panel.TabParts(OPERATION.name, [engines], [resume, batch_resume],
+                          fields, {"image": image, "style_image": style_image})

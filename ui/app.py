@@ -23,6 +23,9 @@ CSS = """
 .studio-status > .wrap, .studio-result > .wrap { display: none !important; }
 /* galleries of small pictures keep them small, however few there are (Gradio widens them to fill the row) */
 .studio-thumbs .grid-container { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)) !important; }
+/* whole captions, readable over the picture */
+.studio-thumbs .caption-label { white-space: normal !important; max-width: 92% !important; opacity: 0.9 !important;
+                                background: var(--background-fill-primary) !important; }
 .studio-status ol.studio-items { margin: 4px 0 0 1.2em; font-size: 0.92em; }
 .studio-result img { background: repeating-conic-gradient(#d4d4d4 0% 25%, #ffffff 0% 50%) 50% / 20px 20px; }
 """

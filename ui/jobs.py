@@ -343,6 +343,11 @@ def _e(text: str | None) -> str:
 
 
 def duration(seconds: float, whole: bool = False) -> str:
-    if seconds < 60:
+    """"4.2 s" (whole: "4 s"), "2 min 5 s", "60 min" reads "1 h", "1 h 30 min"."""
+    if seconds < 59.5:
         return f"{seconds:.0f} s" if whole else f"{seconds:.1f} s"
-    return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes >= 60:
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min" + (f" {rest} s" if rest else "")

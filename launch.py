@@ -187,7 +187,7 @@ def serve_ui(args: argparse.Namespace) -> None:
     from tasks.client import StudioClient
     from tasks.reaper import Reaper
     from tasks.webhooks import WebhookDispatcher
-    from ui.app import CSS, build_app
+    from ui.app import CSS, HEAD, build_app
     from ui.browser_key import BrowserKey
     from ui.cancel_requests import CancelRequests
     from ui.guard import Guard
@@ -204,7 +204,7 @@ def serve_ui(args: argparse.Namespace) -> None:
     upload = client.settings.max_upload_bytes
     guard = Middleware(Guard, max_body=3 * upload + 2**20, token=token, login=login)  # 2 images, base64
     middleware = [guard, Middleware(BrowserKey), Middleware(CancelRequests)]  # the first is the outermost
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS, head=HEAD,
                 max_file_size=upload, prevent_thread_lock=True,
                 app_kwargs={"routes": api.routes + schema_routes(api), "docs_url": None, "redoc_url": None,
                             "openapi_url": None, "middleware": middleware})

@@ -42,6 +42,7 @@ def photos(tmp_path_factory, astronaut_jpeg):
     Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
     portrait = Path(insightface.__file__).parent / "data" / "images" / "Tom_Hanks_54745.png"
     shutil.copy(portrait, folder / "portrait.png")
+    shutil.copy(portrait.with_name("t1.jpg"), folder / "group.jpg")  # six faces
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     return folder
 

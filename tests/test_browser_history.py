@@ -108,8 +108,6 @@ def test_use_again_fills_the_tab_and_send_to_moves_the_result(context, ui_url, c
     page.reload()
     jobs = open_history(page)
     jobs.get_by_text("Remove background · done").first.wait_for(timeout=10_000)
-    caption = jobs.locator(".caption-label").first
-    assert caption.evaluate("label => label.scrollWidth <= label.clientWidth"), caption.inner_text()  # not cut off
     jobs.locator(".thumbnail-item").first.click()
     page.get_by_role("button", name="Use again").click()
     page.locator("#remove-background-photo img").first.wait_for(timeout=10_000)  # the photo is back
@@ -122,6 +120,26 @@ def test_use_again_fills_the_tab_and_send_to_moves_the_result(context, ui_url, c
     page.get_by_role("button", name="Send", exact=True).click()
     page.locator("#style-transfer-photo img").first.wait_for(timeout=10_000)
     assert run_again(page, "style-transfer", "Apply style").startswith("Done")
+
+
+def test_use_again_ticks_the_faces_the_face_swap_replaced(context, ui_url, photos):  # noqa: F811
+    page = open_page(context, ui_url, "Face swap")
+    upload(page, "face-swap-source", photos / "portrait.png")
+    upload(page, "face-swap-target", photos / "group.jpg")
+    faces = page.locator("#face-swap-target-faces")
+    faces.get_by_label("3", exact=True).check(timeout=30_000)  # once the target's faces are found
+    page.get_by_role("button", name="Swap faces", exact=True).click()
+    assert wait_done(page, "face-swap").startswith("Done")
+    page.reload()
+    jobs = open_history(page)
+    jobs.get_by_text("Face swap · done").first.wait_for(timeout=10_000)
+    jobs.locator(".thumbnail-item").first.click()
+    page.get_by_role("button", name="Use again").click()
+    page.locator("#face-swap-target img").first.wait_for(timeout=10_000)
+    wait_for(lambda: faces.get_by_label("3", exact=True).is_checked(), timeout=30)  # after its faces are found again
+    assert faces.locator("input[type=checkbox]").count() == 6
+    assert [box.is_checked() for box in faces.locator("input[type=checkbox]").all()] == [False, False, True, False,
+                                                                                           False, False]
 
 
 def test_another_browser_cannot_see_or_cancel_a_job_through_the_gradio_api(context, ui_url, client, photos):  # noqa: F811
@@ -206,6 +224,12 @@ def test_the_page_comes_back_on_the_tab_it_was_on(context, ui_url):
     page.reload()
     # a loaded machine: the page can take 10 s to come back (it did with a 10x CPU throttle)
     page.get_by_role("tab", name="Style transfer", selected=True).wait_for(timeout=30_000)
+    page.wait_for_timeout(2000)  # the app's own select of its first tab as it mounts changes nothing
+    page.reload()
+    page.get_by_role("tab", name="Style transfer", selected=True).wait_for(timeout=30_000)
+    quick = open_page(context, ui_url, "Face swap")  # a tab clicked at once is not switched back
+    quick.wait_for_timeout(3000)
+    assert quick.get_by_role("tab", name="Face swap", selected=True).is_visible()
 
 
 def test_with_a_login_the_history_is_the_users_on_any_device(browser, cpu_worker, photos):  # noqa: F811

@@ -42,22 +42,30 @@ def warm_up_matplotlib() -> None:
         matplotlib.get_backend()
 
 
-# A reload (or the next visit) opens the operation tab the page was on. Done in the
-# browser, at once: a server round trip could switch tabs after the person clicked one.
-REMEMBER_TAB = "() => localStorage.setItem('studio-tab', TITLE)"
-RESTORE_TAB = """() => {
-  const title = localStorage.getItem('studio-tab');
-  const tab = title && [...document.querySelectorAll('[role=tab]')].find(t => t.textContent.trim() === title);
-  if (tab && tab.getAttribute('aria-selected') !== 'true') tab.click();
-}"""
-
-
-def remember_tab(demo: gr.Blocks, every_tab: list[gr.Tab]) -> None:
-    """Each of `every_tab` notes itself when chosen; a page load chooses the noted one.
-    (History is not among them: a visit starts on an operation.)"""
-    for tab in every_tab:
-        tab.select(None, js=REMEMBER_TAB.replace("TITLE", json.dumps(str(tab.label))), api_visibility="private")
-    demo.load(None, js=RESTORE_TAB, api_visibility="private")
+# A reload (or the next visit) opens the operation tab the person last chose (History is
+# not one: a visit starts on an operation). A script in the page's head, so that it
+# notes every click on a tab, even before the app has mounted; it notes clicks, not the
+# tabs' select events, as the app fires one for its first tab when it mounts. The noted
+# tab is chosen as soon as it is drawn, unless the person has chosen one by then.
+HEAD = """<script>
+(() => {
+  const titles = TITLES, key = 'studio-tab', noted = localStorage.getItem(key), began = Date.now();
+  let chosen = false;
+  document.addEventListener('click', event => {
+    const tab = event.target.closest && event.target.closest('[role=tab]');
+    if (!tab) return;
+    chosen = chosen || event.isTrusted;
+    if (titles.includes(tab.textContent.trim())) localStorage.setItem(key, tab.textContent.trim());
+  }, true);
+  const restore = () => {
+    const tab = [...document.querySelectorAll('[role=tab]')].find(t => t.textContent.trim() === noted);
+    if (chosen) return;
+    if (tab && tab.getAttribute('aria-selected') !== 'true') tab.click();
+    else if (!tab && Date.now() - began < 60000) setTimeout(restore, 50);
+  };
+  if (titles.includes(noted)) restore();
+})();
+</script>""".replace("TITLES", json.dumps([title for title, _ in TABS]))
 
 
 def build_app(client: StudioClient | None = None) -> gr.Blocks:
@@ -73,7 +81,6 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
                     destinations.append(history.Destination(tab, module.render(client)))
             with gr.Tab("History", id="history") as own_tab:
                 history.render(client, own_tab, tabs, destinations)
-        remember_tab(demo, [destination.tab for destination in destinations])
         parts = [destination.parts for destination in destinations]
         # what the workers have, anew for each visit
         on_load = [item for part in parts for item in part.on_load]

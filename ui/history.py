@@ -232,6 +232,12 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         return [job] + show(entry)
 
     @in_words
+    def clear_photos(job: str | None, request: gr.Request) -> dict:
+        entry = entry_of(job, request)
+        return {component: None for component in by_operation[entry.status.operation].parts.photos.values()} \
+            if entry else {}
+
+    @in_words
     def use_again(job: str | None, request: gr.Request) -> dict:
         entry = entry_of(job, request)
         if entry is None:
@@ -273,7 +279,10 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
     timer.tick(refresh, [drawn, selected], refreshed, show_progress="hidden", api_visibility="private")
     gallery.select(pick, listed, [selected, *panel], show_progress="hidden", api_visibility="private")
     fillable = [tabs] + [c for d in destinations for c in [*d.parts.fields.values(), *d.parts.photos.values()]]
-    again.click(use_again, selected, fillable, api_visibility="private")
+    # the job's tab loses its photos first, so each one "use again" brings is a change
+    # (Face swap finds its faces anew, then ticks the job's)
+    again.click(clear_photos, selected, [c for d in destinations for c in d.parts.photos.values()],
+                api_visibility="private").then(use_again, selected, fillable, api_visibility="private")
     send.click(send_to, [selected, target], [tabs] + [c for d in destinations for c in d.parts.photos.values()],
                api_visibility="private")
     cancel.click(cancel_job, selected, None, api_visibility="private").then(

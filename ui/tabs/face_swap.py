@@ -28,7 +28,8 @@ def render(client: StudioClient) -> panel.TabParts:
             engine = engines.component
             with gr.Row():
                 source_face = gr.Dropdown([1], value=1, label="Source face")
-                chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)")
+                chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)",
+                                          elem_id="face-swap-target-faces")
             color_correct = gr.Checkbox(True, label="Match the target's skin tone (face mesh engine)")
             run, stop = panel.buttons("Swap faces")
             with gr.Accordion("Batch: the source face into many target photos", open=False) as batch_box:
@@ -57,20 +58,26 @@ def render(client: StudioClient) -> panel.TabParts:
             gr.Warning("No face was found in this photo.")
         return annotated, list(range(1, count + 1))
 
-    async def on_source(photo: dict[str, Any] | None, engine: str, request: gr.Request = None,
-                        progress: gr.Progress = gr.Progress()):
-        annotated, numbers = await detect_faces(photo, engine, request, progress)
-        return annotated, gr.update(choices=numbers or [1], value=1)
+    # History's "use again" brings the job's face choices with its photos; the choices a
+    # photo's detection sets anew then tick them (the faces it has), once.
+    wanted_source, wanted_targets = gr.State(), gr.State()
 
-    async def on_target(photo: dict[str, Any] | None, engine: str, request: gr.Request = None,
-                        progress: gr.Progress = gr.Progress()):
+    async def on_source(photo: dict[str, Any] | None, engine: str, wanted: int | None = None,
+                        request: gr.Request = None, progress: gr.Progress = gr.Progress()):
         annotated, numbers = await detect_faces(photo, engine, request, progress)
-        return annotated, gr.update(choices=numbers, value=[])
+        value = wanted if wanted in numbers else 1
+        return annotated, gr.update(choices=numbers or [1], value=value), wanted if photo is None else None
 
-    source.change(on_source, [source, engine], [source_faces, source_face], preprocess=False,
-                  concurrency_limit=None, api_name="detect_source_faces")
-    target.change(on_target, [target, engine], [target_faces, chosen], preprocess=False,
-                  concurrency_limit=None, api_name="detect_target_faces")
+    async def on_target(photo: dict[str, Any] | None, engine: str, wanted: list[int] | None = None,
+                        request: gr.Request = None, progress: gr.Progress = gr.Progress()):
+        annotated, numbers = await detect_faces(photo, engine, request, progress)
+        value = [number for number in wanted or [] if number in numbers]
+        return annotated, gr.update(choices=numbers, value=value), wanted if photo is None else None
+
+    source.change(on_source, [source, engine, wanted_source], [source_faces, source_face, wanted_source],
+                  preprocess=False, concurrency_limit=None, api_name="detect_source_faces")
+    target.change(on_target, [target, engine, wanted_targets], [target_faces, chosen, wanted_targets],
+                  preprocess=False, concurrency_limit=None, api_name="detect_target_faces")
 
     async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str | None = None,
                         source_face: int | None = None, target_faces: list[int] | None = None,
@@ -105,5 +112,6 @@ def render(client: StudioClient) -> panel.TabParts:
     fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct}
     resume = panel.wire(client, face_swap, [source, target, *fields.values()], [result, info], run, stop,
                         api_name="face_swap", operation=FACE_SWAP.name)
-    return panel.TabParts(FACE_SWAP.name, [engines], [resume, batch_resume],
-                          fields, {"source": source, "target": target})
+    refill = {**fields, "source_face": wanted_source, "target_faces": wanted_targets}  # see on_source, on_target
+    return panel.TabParts(FACE_SWAP.name, [engines], [resume, batch_resume], refill,
+                          {"source": source, "target": target})

@@ -58,8 +58,8 @@ HEAD = """<script>
     if (titles.includes(tab.textContent.trim())) localStorage.setItem(key, tab.textContent.trim());
   }, true);
   const restore = () => {
-    const tab = [...document.querySelectorAll('[role=tab]')].find(t => t.textContent.trim() === noted);
     if (chosen) return;
+    const tab = [...document.querySelectorAll('[role=tab]')].find(t => t.textContent.trim() === noted);
     if (tab && tab.getAttribute('aria-selected') !== 'true') tab.click();
     else if (!tab && Date.now() - began < 60000) setTimeout(restore, 50);
   };

@@ -115,8 +115,8 @@ def _item_line(job: JobStatus) -> str:
     return job.stage if job.state == "queued" else job.state
 
 
-async def run_batch(client: StudioClient, operation: str, read: Callable[[], Batch], request: gr.Request | None,
-                    zip_name: str) -> AsyncIterator[tuple]:
+async def run_batch(client: StudioClient, operation: str, read: Callable[[], Batch], request: gr.Request | None
+                    ) -> AsyncIterator[tuple]:
     """A batch handler: yield (status html, gallery, zip file, batch id) as the batch goes."""
     yield jobs.starting(), [], None, None
     try:
@@ -128,7 +128,7 @@ async def run_batch(client: StudioClient, operation: str, read: Callable[[], Bat
         yield jobs.not_started(gr.Error(message)), [], None, None
         raise gr.Error(message, print_exception=False) from None
     with jobs.started(request, place(operation), batch_id):
-        async for _, values in follow(client, batch_id, request, zip_name):
+        async for _, values in follow(client, batch_id, request):
             yield values
 
 
@@ -137,11 +137,11 @@ def place(operation: str) -> str:
     return f"{operation} batch"
 
 
-async def follow(client: StudioClient, batch_id: str, request: gr.Request | None, zip_name: str,
-                 give_way: bool = False) -> AsyncIterator[tuple[BatchStatus, tuple]]:
+async def follow(client: StudioClient, batch_id: str, request: gr.Request | None, give_way: bool = False
+                 ) -> AsyncIterator[tuple[BatchStatus, tuple]]:
     """Follow the batch: yield (status, (status html, gallery, zip file, batch id)) as it
-    goes, the gallery filling as items finish, the zip with the final status. With
-    `give_way`, stops quietly when a batch is started on its panel."""
+    goes, the gallery filling as items finish, the zip (named after the operation) with
+    the final status. With `give_way`, stops quietly when a batch is started on its panel."""
     folder = jobs.RESULTS / batch_id
     files: dict[str, str] = {}  # job id -> its result file, as items finish
     try:
@@ -149,7 +149,8 @@ async def follow(client: StudioClient, batch_id: str, request: gr.Request | None
                                       request, POLL_SECONDS, f"batch (its id is {batch_id})"):
             if status is None:  # the queue is not answering: the page shows the last state meanwhile
                 continue
-            if give_way and jobs.superseded(request, place(status.jobs[0].operation), batch_id):
+            operation = status.jobs[0].operation
+            if give_way and jobs.superseded(request, place(operation), batch_id):
                 return
             names = [job.name or f"item-{index + 1}" for index, job in enumerate(status.jobs)]
             for job, name in zip(status.jobs, names):
@@ -157,15 +158,14 @@ async def follow(client: StudioClient, batch_id: str, request: gr.Request | None
                     written = await asyncio.to_thread(_write_result, client, job.id, folder / f"{name}.png")
                     files.update({job.id: written} if written else {})
             gallery = [(files[job.id], name) for job, name in zip(status.jobs, names) if job.id in files]
-            archive = await asyncio.to_thread(_zip, folder / f"{zip_name}.zip", list(files.values())) \
-                if status.done and files else None
+            zip_path = folder / f"{operation.replace('_', '-')}.zip"
+            archive = await asyncio.to_thread(_zip, zip_path, list(files.values())) if status.done and files else None
             yield status, (describe(status, names), gallery, archive, batch_id)
     finally:
         jobs.discard(batch_id)
 
 
-async def resume(client: StudioClient, operation: str, request: gr.Request | None, zip_name: str
-                 ) -> AsyncIterator[tuple]:
+async def resume(client: StudioClient, operation: str, request: gr.Request | None) -> AsyncIterator[tuple]:
     """On page load: this browser's (or user's) latest batch of the operation, followed
     where it stands or shown as it ended; yields the panel's outputs, the batch id, the
     Cancel batch button (usable while it runs) and its accordion, opened. Nothing if the
@@ -178,7 +178,7 @@ async def resume(client: StudioClient, operation: str, request: gr.Request | Non
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # e.g. the batch expired in between: the panel stays empty
-        async for status, values in follow(client, latest, request, zip_name, give_way=True):
+        async for status, values in follow(client, latest, request, give_way=True):
             yield *values, gr.Button(interactive=not status.done), gr.Accordion(open=True)
 
 
@@ -226,5 +226,5 @@ def panel(client: StudioClient, handler: Callable, inputs: list, operation: str,
 
     batch_id = gr.State()
     run_and_cancel(run, stop, handler, inputs, [info, gallery, archive, batch_id], f"{operation}_batch", cancel)
-    return page_load(lambda request: resume(client, operation, request, key),
+    return page_load(lambda request: resume(client, operation, request),
                      [info, gallery, archive, batch_id, stop, box])

@@ -343,7 +343,7 @@ def _e(text: str | None) -> str:
 
 
 def duration(seconds: float, whole: bool = False) -> str:
-    """"4.2 s" (whole: "4 s"), "2 min 5 s", "60 min" reads "1 h", "1 h 30 min"."""
+    """Reads 4.2 s (whole: 4 s), 2 min 5 s, 1 h, 1 h 30 min."""
     if seconds < 59.5:
         return f"{seconds:.0f} s" if whole else f"{seconds:.1f} s"
     minutes, rest = divmod(round(seconds), 60)

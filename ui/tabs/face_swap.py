@@ -103,7 +103,7 @@ def render(client: StudioClient) -> panel.TabParts:
             shared = {"source": jobs.read_upload(source, "a source photo")}
             return batch.photo_batch(client, targets, "target", params, "faceswap", shared)
 
-        async for update in batch.run_batch(client, FACE_SWAP.name, read, request, "face-swap"):
+        async for update in batch.run_batch(client, FACE_SWAP.name, read, request):
             yield update
 
     with batch_panel:

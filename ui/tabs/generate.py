@@ -173,7 +173,7 @@ def render(client: StudioClient) -> panel.TabParts:
         params = {"negative_prompt": negative, "model": model, "steps": steps, "guidance": guidance, "width": width,
                   "height": height, "seed": seed, "num_images": count}
         read = lambda: prompt_batch(client, prompts, seeds, params)  # noqa: E731
-        async for update in batch.run_batch(client, OPERATION.name, read, request, "generate"):
+        async for update in batch.run_batch(client, OPERATION.name, read, request):
             yield update
 
     with batch_panel:

@@ -44,7 +44,7 @@ def render(client: StudioClient) -> panel.TabParts:
                                       request: gr.Request = None):
         params = {"engine": engine, "output": output, "color": color}
         read = lambda: batch.photo_batch(client, photos, "image", params, NAMES.get(output or "transparent"))  # noqa: E731
-        async for update in batch.run_batch(client, OPERATION.name, read, request, "remove-background"):
+        async for update in batch.run_batch(client, OPERATION.name, read, request):
             yield update
 
     with batch_panel:

@@ -87,7 +87,7 @@ def render(client: StudioClient) -> panel.TabParts:
             shared = {"style_image": jobs.read_upload(style, "a style image")} if style else {}
             return batch.photo_batch(client, photos, "image", params, "styled", shared)
 
-        async for update in batch.run_batch(client, OPERATION.name, read, request, "style-transfer"):
+        async for update in batch.run_batch(client, OPERATION.name, read, request):
             yield update
 
     fields = {"engine": engine, "preset": preset, "strength": strength, "keep_colors": keep_colors,

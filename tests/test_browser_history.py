@@ -62,6 +62,14 @@ def open_history(page):
     return page.locator("#history-jobs")
 
 
+def use_again_on_newest(page, caption: str) -> None:
+    """In the History, pick the newest job (listed as `caption`) and press Use again."""
+    jobs = open_history(page)
+    jobs.get_by_text(caption).first.wait_for(timeout=10_000)
+    jobs.locator(".thumbnail-item").first.click()
+    page.get_by_role("button", name="Use again").click()
+
+
 def test_a_reload_finds_the_running_job_and_its_result_arrives(context, ui_url, client, tiny_png, photos):  # noqa: F811
     page = open_page(context, ui_url, "Remove background")
     job = start_queued_removal(page, client, tiny_png, photos)
@@ -106,10 +114,7 @@ def test_use_again_fills_the_tab_and_send_to_moves_the_result(context, ui_url, c
     page.get_by_role("button", name="Remove background", exact=True).click()
     assert wait_done(page, "remove-background").startswith("Done")
     page.reload()
-    jobs = open_history(page)
-    jobs.get_by_text("Remove background · done").first.wait_for(timeout=10_000)
-    jobs.locator(".thumbnail-item").first.click()
-    page.get_by_role("button", name="Use again").click()
+    use_again_on_newest(page, "Remove background · done")
     page.locator("#remove-background-photo img").first.wait_for(timeout=10_000)  # the photo is back
     assert page.get_by_label("Mask").is_checked()  # and the settings
     assert run_again(page, "remove-background", "Remove background").startswith("Done")
@@ -131,10 +136,7 @@ def test_use_again_ticks_the_faces_the_face_swap_replaced(context, ui_url, photo
     page.get_by_role("button", name="Swap faces", exact=True).click()
     assert wait_done(page, "face-swap").startswith("Done")
     page.reload()
-    jobs = open_history(page)
-    jobs.get_by_text("Face swap · done").first.wait_for(timeout=10_000)
-    jobs.locator(".thumbnail-item").first.click()
-    page.get_by_role("button", name="Use again").click()
+    use_again_on_newest(page, "Face swap · done")
     page.locator("#face-swap-target img").first.wait_for(timeout=10_000)
     wait_for(lambda: faces.get_by_label("3", exact=True).is_checked(), timeout=30)  # after its faces are found again
     assert faces.locator("input[type=checkbox]").count() == 6

@@ -185,7 +185,7 @@ def test_a_reload_brings_back_the_running_batch(context, ui_url, client, tiny_pn
     page.get_by_text("Batch: many photos at once").click()
     files = [photos / "astronaut.jpg", photos / "coffee.jpg"]
     page.locator("#remove-background-batch-photos input[type=file]").set_input_files([str(f) for f in files])
-    blocker = slow_job(client, tiny_png, steps=40, step_seconds=0.1)  # so the batch is still queued at the reload
+    blocker = slow_job(client, tiny_png, steps=80, step_seconds=0.1)  # the batch still waits when the page is back
     wait_for(lambda: running(client, blocker))
     page.get_by_role("button", name="Run batch").click()
     box = page.locator("#remove-background-batch-status")

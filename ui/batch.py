@@ -170,11 +170,7 @@ async def resume(client: StudioClient, operation: str, request: gr.Request | Non
     where it stands or shown as it ended; yields the panel's outputs, the batch id, the
     Cancel batch button (usable while it runs) and its accordion, opened. Nothing if the
     page has no batch of this operation."""
-    owner = jobs.owner_of(request)
-    try:
-        latest = await asyncio.to_thread(client.latest_job, owner, operation, True) if owner else None
-    except StudioError:
-        return
+    latest = await jobs.latest_of(client, operation, request, batch=True)
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # e.g. the batch expired in between: the panel stays empty

@@ -228,16 +228,23 @@ async def run_job(client: StudioClient, operation: str, images: Callable[[], dic
             yield *values, job
 
 
+async def latest_of(client: StudioClient, operation: str, request: gr.Request | None, batch: bool = False
+                    ) -> str | None:
+    """This browser's (or user's) newest job of `operation`, or with `batch` its newest
+    batch; None if it has none, or the queue does not answer (the page loads as it is)."""
+    owner = owner_of(request)
+    try:
+        return await asyncio.to_thread(client.latest_job, owner, operation, batch) if owner else None
+    except StudioError:
+        return None
+
+
 async def resume(client: StudioClient, operation: str, view: ResultView, request: gr.Request | None
                  ) -> AsyncIterator[tuple]:
     """On page load: the tab's latest job of this browser (or user), followed where it
     stands, or shown as it ended; yields the tab's outputs, the job id and the Cancel
     button (usable while the job is live). Nothing if the page has no job on this tab."""
-    owner = owner_of(request)
-    try:
-        latest = await asyncio.to_thread(client.latest_job, owner, operation) if owner else None
-    except StudioError:
-        return
+    latest = await latest_of(client, operation, request)
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # a failed job's reason is in its status line

@@ -4,6 +4,7 @@
     python launch.py --no-worker            # UI only (workers run elsewhere)
     python launch.py --worker-only --queues gpu
     python launch.py --worker-only --queues gpu --gpus 0,1   # one worker per GPU
+    python launch.py download [operation | operation/engine | all]   # fetch and verify weights
 
 Without REDIS_URL an embedded Valkey server is started on 127.0.0.1 (port
 STUDIO_REDIS_PORT, default 6379); workers on this machine find it there by default.
@@ -91,6 +92,14 @@ def worker_command(queues: str, concurrency: int, label: str = "") -> list[str]:
     name = f"studio-{(label or queues).replace(',', '-')}-{os.getpid()}@%h"
     return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", queues,
             "-c", str(concurrency), "-n", name, "--loglevel", "INFO"]
+
+
+def warn_if_onnx_misses_the_gpu() -> None:
+    """In the background (it imports torch): say so when torch sees a CUDA device that
+    onnxruntime cannot use (PyPI's CPU build), since rembg and insightface then run on
+    the CPU without a word."""
+    threading.Thread(target=subprocess.run, args=([sys.executable, "-m", "pipelines.onnx_runtime"],),
+                     kwargs={"cwd": Path(__file__).parent}, daemon=True, name="onnx-check").start()
 
 
 def start_worker(queues: str, concurrency: int, gpu: str | None = None) -> subprocess.Popen:
@@ -218,6 +227,11 @@ def serve_ui(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["download"]:
+        from pipelines.download import main as download
+
+        sys.exit(download(argv[1:]))
     args = parse_args(argv)
     supervisor = None
 
@@ -231,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         supervisor = Supervisor({} if args.no_worker else worker_starters(args), server)
         supervisor.start()
+        if not args.no_worker and "gpu" in args.queues.split(","):
+            warn_if_onnx_misses_the_gpu()
         if args.worker_only:
             supervisor.wait()
         else:

@@ -104,6 +104,17 @@ def local_models() -> list[str]:
     return found
 
 
+class UsesDiffusers:
+    """Mixed into the engines whose weights are the job's diffusion model: they are
+    "ready" only where a model is on disk, and a first use downloads several GB."""
+
+    def weights_present(self) -> bool:
+        return bool(local_models())
+
+    def download_note(self) -> str:
+        return "2-7 GB per model"
+
+
 def resolve_seed(seed: int) -> int:
     """The seed to use: the one asked for, or a random one for -1 (it is reported, so reusable)."""
     return seed if seed >= 0 else random.randint(0, MAX_SEED)
@@ -135,7 +146,12 @@ def load_pipeline(model: str, task: Task, ctx: RunContext) -> Any:
     if task == "text2image":
         return base
     auto = AutoPipelineForImage2Image if task == "image2image" else AutoPipelineForInpainting
-    return cached(f"diffusers:{source}:{task}", lambda: auto.from_pipe(base), ctx)
+    def derive() -> Any:
+        pipe = auto.from_pipe(base)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    return cached(f"diffusers:{source}:{task}", derive, ctx)  # evicted with its base (see `cached`)
 
 
 def _load(source: str, ctx: RunContext) -> Any:
@@ -143,11 +159,13 @@ def _load(source: str, ctx: RunContext) -> Any:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()  # progress goes to the job instead
-    folder = source if Path(source).is_dir() else _fetch(source, ctx.span(0, 80))
+    folder = source if Path(source).is_dir() else fetch_model(source, ctx.span(0, 80))
     ctx.progress(80, "loading model")
     device, dtype = device_and_dtype()
+    switches = {} if os.environ.get("STUDIO_SD_SAFETY_CHECKER", "1") != "0" else \
+        {"safety_checker": None, "requires_safety_checker": False}
     try:
-        pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, local_files_only=True)
+        pipe = AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, local_files_only=True, **switches)
     except (OSError, ValueError) as exc:
         raise StudioError(f"Model {source} could not be loaded as a diffusers pipeline: {exc}") from None
     if os.environ.get("STUDIO_SD_CPU_OFFLOAD") == "1" and device == "cuda":
@@ -160,7 +178,7 @@ def _load(source: str, ctx: RunContext) -> Any:
     return pipe
 
 
-def _fetch(repo_id: str, ctx: RunContext) -> str:
+def fetch_model(repo_id: str, ctx: RunContext) -> str:
     """The model's snapshot folder in the Hugging Face cache (HF_HOME), downloaded
     first when allowed, with the download reported as progress."""
     from huggingface_hub import snapshot_download
@@ -202,11 +220,9 @@ def run_steps(pipe: Any, steps: int, ctx: RunContext, preview_every: int = 0, ru
     """Call the pipeline, reporting each denoising step, sending a cheap latent
     preview every `preview_every` steps, and stopping between steps on cancel.
     `runs`: how many of the `steps` actually run (img2img and inpainting skip the
-    first ones according to their strength)."""
-    import torch
-
+    first ones according to their strength). Images the model's safety checker
+    blanked are named in a note."""
     total = runs or steps
-
     kind = "sdxl" if "XL" in type(pipe).__name__ else "sd"
 
     def on_step(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
@@ -219,15 +235,15 @@ def run_steps(pipe: Any, steps: int, ctx: RunContext, preview_every: int = 0, ru
             pipeline._interrupt = True
         return tensors
 
-    try:
-        images = pipe(num_inference_steps=steps, callback_on_step_end=on_step,
-                      callback_on_step_end_tensor_inputs=["latents"], **call).images
-    except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        raise StudioError("The GPU ran out of memory: try a smaller size, fewer images, or set "
-                          "STUDIO_SD_CPU_OFFLOAD=1 / STUDIO_SD_ATTENTION_SLICING=1 on this worker.") from None
+    output = pipe(num_inference_steps=steps, callback_on_step_end=on_step,
+                  callback_on_step_end_tensor_inputs=["latents"], **call)  # out of memory: see tasks.operations
     ctx.check_cancelled()  # the loop stopped early because of a cancel
-    return images
+    flagged = getattr(output, "nsfw_content_detected", None) or []
+    for number, blanked in enumerate(flagged, start=1):
+        if blanked:
+            ctx.note(f"The model's safety checker blanked image {number} of {len(flagged)} (it judged it not safe "
+                     "for work). The operator can turn the checker off with STUDIO_SD_SAFETY_CHECKER=0.")
+    return output.images
 
 
 def latent_preview(latents: Any, kind: str, scale: int) -> Image.Image:

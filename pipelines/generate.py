@@ -41,7 +41,7 @@ class GenerateParams(BaseModel):
         return value
 
 
-class DiffusersEngine(Engine):
+class DiffusersEngine(diffusion.UsesDiffusers, Engine):
     name = "diffusers"
     label = "Stable Diffusion (diffusers)"
     device = "gpu"

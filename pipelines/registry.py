@@ -37,8 +37,18 @@ class Engine(abc.ABC):
     def weights(self) -> list[WeightFile]:
         return []
 
+    def companions(self) -> list[WeightFile]:
+        """Files the engine's results use when present but can do without (the face
+        enhancer after a swap); `launch.py download` fetches them with the weights."""
+        return []
+
     def weights_present(self) -> bool:
         return all(w.present() for w in self.weights())
+
+    def download_note(self) -> str:
+        """What a first use downloads, for the engine lists ("554 MB")."""
+        sizes = [w.size for w in self.weights()]
+        return f"{sum(sizes) / 1e6:.0f} MB" if sizes and all(sizes) else ""
 
     def fetch_weights(self, ctx: RunContext) -> None:
         for weight in self.weights():
@@ -68,7 +78,7 @@ class Operation:
     run: Callable[[dict[str, Image.Image], Any, RunContext], Result]
     auto_order: tuple[str, ...]  # best first; "auto" takes the first whose weights are present
     first_use: tuple[str, ...]  # when none is present, "auto" tries to fetch these, in order
-    auto_device: str = "cpu"
+    auto_device: str = "cpu"  # the queue of an auto job while no worker is alive to say better (tasks.routing)
     time_limit: int = 600
     optional_inputs: tuple[str, ...] = ()
     check_inputs: Callable[[dict[str, Image.Image], Any], None] | None = None  # extra checks at submit
@@ -83,9 +93,6 @@ class Operation:
         except KeyError:
             choices = ", ".join(self.engines)
             raise InvalidInput(f"Unknown engine {name!r} for {self.title}; choose one of: {choices}.") from None
-
-    def device_for(self, engine_name: str) -> str:
-        return self.auto_device if engine_name == AUTO else self.engine(engine_name).device
 
 
 def installed_engines(operations: dict[str, Operation]) -> list[str]:
@@ -147,12 +154,30 @@ def cached(key: str, load: Callable[[], Any], ctx: RunContext, stage: str = "loa
         limit = max(1, int(os.environ.get("STUDIO_MAX_LOADED_MODELS", "3")))
         if len(models) >= limit:
             while len(models) >= limit:
-                models.popitem(last=False)
+                evicted, _ = models.popitem(last=False)
+                for derived in [k for k in models if k.startswith(f"{evicted}:")]:
+                    del models[derived]  # built on the evicted one's weights (diffusers' from_pipe)
             _free_memory()
         model = load()
         models[key] = model
         ctx.progress(100, stage.replace("loading", "loaded", 1))
         return model
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A GPU (or ONNX runtime) allocation failure, wherever it happened."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return "out of memory" in str(error).lower()  # TorchScript and onnxruntime raise their own classes
+
+
+def release_models() -> None:
+    """Drop every model this process holds (they load again when next needed), so a
+    worker that ran out of memory can serve the next job."""
+    with _models_lock:
+        _models.clear()
+    _free_memory()
 
 
 def _free_memory() -> None:

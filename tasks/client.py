@@ -29,6 +29,7 @@ from pipelines.errors import InvalidInput, StudioError
 from pipelines.imaging import check_image, decode_image
 from pipelines.registry import Operation
 from tasks.celery_app import app
+from tasks.routing import route
 from tasks.settings import Settings
 from tasks.store import CANCELLED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
 from tasks.webhooks import check_callback_url
@@ -193,10 +194,10 @@ class StudioClient:
             raise InvalidInput(f"The batch has {len(items)} items but {len(per_item)} parameter sets.")
         if quota is not None:
             self._admit(quota, len(items))
-        prepared = []
+        prepared, workers = [], list(self.store.workers().values())
         for index, (images, item_params) in enumerate(zip(items, per_item)):
             try:
-                prepared.append(self._prepare(op, images, item_params, callback_url))
+                prepared.append(self._prepare(op, images, item_params, callback_url, workers))
             except InvalidInput as exc:
                 raise InvalidInput(f"Item {index + 1} of the batch: {exc}" if batch_id else str(exc)) from None
         job_ids = []
@@ -214,9 +215,10 @@ class StudioClient:
             self.store.create_batch(batch_id, job_ids)
         return job_ids
 
-    def _prepare(self, op: Operation, images: dict[str, bytes], params: dict[str, Any],
-                 callback_url: str | None) -> tuple[dict[str, str], dict[str, bytes], str]:
-        """The checked job: (record fields, input images, queue)."""
+    def _prepare(self, op: Operation, images: dict[str, bytes], params: dict[str, Any], callback_url: str | None,
+                 workers: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, bytes], str]:
+        """The checked job: (record fields, input images, queue); the record names the
+        engine expected to run (see `tasks.routing`)."""
         parsed = self._validate_params(op, params)
         named = len(op.all_inputs) > 1  # say which image is wrong
         given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
@@ -225,10 +227,11 @@ class StudioClient:
         checked = {name: self._validate_image(name, images.get(name), named, read) for name in given}
         if op.check_inputs:
             op.check_inputs(checked, parsed)
-        fields = {"operation": op.name, "params": parsed.model_dump_json()}
+        queue, engine = route(op, parsed.engine, workers)
+        fields = {"operation": op.name, "params": parsed.model_dump_json(), "engine": engine or ""}
         if callback_url:
             fields["callback_url"] = check_callback_url(callback_url)
-        return fields, {name: images[name] for name in given}, op.device_for(parsed.engine)
+        return fields, {name: images[name] for name in given}, queue
 
     def _admit(self, quota: str, count: int = 1) -> None:
         """Busy unless the visitor `quota` may queue `count` more jobs."""

@@ -19,12 +19,15 @@ from redis import Redis
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import Cancelled, StudioError
 from pipelines.imaging import decode_image, encode_png
-from pipelines.registry import Operation
+from pipelines.registry import Operation, is_out_of_memory, release_models
 from tasks.celery_app import app, settings
 from tasks.job_run import JobRun
 from tasks.store import CANCELLED, FAILED, SUCCEEDED, JobStore
 
 log = logging.getLogger(__name__)
+OUT_OF_MEMORY = ("{title} ran out of GPU memory; the worker freed its models and carries on. Try a smaller "
+                 "image, size or number of images, or set STUDIO_SD_CPU_OFFLOAD=1 / STUDIO_SD_ATTENTION_SLICING=1 "
+                 "on the GPU workers.")
 
 class OperationTask(Task):
     """Runs one job of an operation from its record in the store."""
@@ -66,6 +69,10 @@ class OperationTask(Task):
         except MemoryError:
             return FAILED, [], {"error": f"{op.title} ran out of memory; try a smaller image."}
         except Exception as exc:  # the worker keeps serving; the user gets a message, the log the traceback
+            if is_out_of_memory(exc):
+                release_models()
+                log.warning("job %s (%s) ran out of GPU memory: %s", job_id, op.name, exc)
+                return FAILED, [], {"error": OUT_OF_MEMORY.format(title=op.title)}
             log.exception("job %s (%s) failed", job_id, op.name)
             return FAILED, [], {"error": f"{op.title} failed unexpectedly: {type(exc).__name__}: {exc}"}
 

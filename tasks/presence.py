@@ -11,6 +11,7 @@ from redis import Redis
 
 from pipelines import diffusion
 from pipelines.catalogue import OPERATIONS
+from pipelines.onnx_runtime import available_providers
 from pipelines.registry import installed_engines
 from pipelines.weights import downloads_allowed
 from tasks.celery_app import settings
@@ -24,10 +25,11 @@ _stop = threading.Event()
 
 def record(queues: list[str]) -> dict[str, object]:
     """What the UI may tell a visitor about this worker: its queues, which engines and
-    models it has on disk, and whether it may download the others."""
+    models it has on disk, whether it may download the others, and which onnxruntime
+    providers its ONNX engines can use (CUDA only with onnxruntime-gpu)."""
     models = diffusion.local_models() if "gpu" in queues else []
     return {"queues": queues, "pid": os.getpid(), "engines": installed_engines(OPERATIONS), "models": models,
-            "downloads": downloads_allowed()}
+            "downloads": downloads_allowed(), "onnx_providers": available_providers()}
 
 
 @worker_ready.connect

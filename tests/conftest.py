@@ -7,6 +7,8 @@ when it is first imported.
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import io
 import os
 import shutil
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -264,3 +267,30 @@ def gpu_worker(client, tiny_sd):
     worker = WorkerProcess("gpu").wait_ready(client)
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def weights_server(tmp_path, monkeypatch):
+    """A local HTTP server standing in for a model release page: (its folder, its URL).
+    Downloads are turned on for the test (the suite is offline otherwise)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("STUDIO_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_inpaint() -> str:
+    """A tiny random SD inpainting pipeline (9-channel UNet, a VAE that scales by 8) in
+    the models folder, as model "tiny-inpaint"."""
+    from tests.tiny_diffusion import build_tiny_pipeline
+
+    folder = MODELS / "diffusers" / "tiny-inpaint"
+    if not (folder / "model_index.json").is_file():
+        build_tiny_pipeline(folder, inpainting=True)
+    return "tiny-inpaint"

@@ -11,19 +11,25 @@ VOCAB = ["!", "\"", "#", "a", "b", "c", "d", "e", "o", "r", "t", "s", "</w>", "a
          "ca", "cat</w>", "<|startoftext|>", "<|endoftext|>"]
 
 
-def build_tiny_pipeline(folder: Path) -> Path:
+def build_tiny_pipeline(folder: Path, inpainting: bool = False) -> Path:
+    """With `inpainting`, the shape of SD's inpainting checkpoints: a 9-channel UNet
+    (latents, mask, masked-image latents) and a VAE that scales by 8 like the real one,
+    so it runs at SD's 512 px working size in a second."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionInpaintPipeline,
+                           StableDiffusionPipeline, UNet2DConditionModel)
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8)
-    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=8)
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=9 if inpainting else 4,
+        out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32, attention_head_dim=8,
+        norm_num_groups=8)
+    blocks = 4 if inpainting else 2
+    vae = AutoencoderKL(block_out_channels=(16, 32, 32, 32)[:blocks] if inpainting else (32, 64), in_channels=3,
+                        out_channels=3, latent_channels=4, down_block_types=("DownEncoderBlock2D",) * blocks,
+                        up_block_types=("UpDecoderBlock2D",) * blocks, norm_num_groups=8)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         bos_token_id=18, eos_token_id=19, pad_token_id=19, hidden_size=32, intermediate_size=37,
         num_attention_heads=4, num_hidden_layers=2, vocab_size=len(VOCAB), max_position_embeddings=77))
@@ -34,7 +40,8 @@ def build_tiny_pipeline(folder: Path) -> Path:
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+    kind = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
+    pipe = kind(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(folder)

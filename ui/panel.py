@@ -68,11 +68,16 @@ def engine_choices(client: StudioClient, op: Operation, auto_label: str) -> list
         return [(auto_label, AUTO)] + [(engine.label, name) for name, engine in op.engines.items()]
 
     def mark(name: str, engine: Engine) -> str:
-        if engine.device not in seen.queues:
-            return f"no {engine.device} worker is running"
+        if not seen.queues:
+            return "no worker is running"
+        if engine.device == "gpu" and "gpu" not in seen.queues and f"{op.name}/{name}" not in seen.engines:
+            return "no gpu worker is running"
         if f"{op.name}/{name}" in seen.engines:
             return "ready"
-        return "downloads on first use" if seen.downloads else "not installed (the workers are offline)"
+        if not seen.downloads:
+            return "not installed (the workers are offline)"
+        size = engine.download_note()
+        return f"downloads on first use ({size})" if size else "downloads on first use"
 
     return [(auto_label, AUTO)] + [(f"{engine.label} · {mark(name, engine)}", name)
                                    for name, engine in op.engines.items()]

@@ -9,6 +9,7 @@ from pipelines.background.base import BackgroundEngine, RemoveBackgroundParams
 from pipelines.background.mediapipe_person import MediapipePersonEngine
 from pipelines.background.rembg_models import ENGINES as REMBG_ENGINES
 from pipelines.context import RunContext
+from pipelines.errors import StudioError
 from pipelines.registry import Operation, Result, load_model, pick_engine
 
 
@@ -20,6 +21,9 @@ def remove_background(inputs: dict[str, Image.Image], params: RemoveBackgroundPa
     ctx.check_cancelled()
     ctx.progress(40, f"segmenting with {engine.name}")
     mask = engine.segment(model, image.convert("RGB"))
+    if mask.getextrema()[1] < 128:  # not one pixel judged more likely subject than background
+        raise StudioError(f"{engine.label} found no subject in this photo, so the cut-out would be empty. "
+                          f"{engine.hint}".strip())
     ctx.check_cancelled()
     ctx.progress(90, "compositing")
     return Result([compose(image, mask, params)], engine.name)

@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image
 
 from pipelines.background.base import BackgroundEngine
+from pipelines.onnx_runtime import onnx_providers
 from pipelines.weights import WeightFile, models_home
 
 RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0"
@@ -60,7 +61,7 @@ class RembgEngine(BackgroundEngine):
             def download_models(cls, *args: Any, **kwargs: Any) -> str:
                 return path
 
-        return LocalSession(self.name, onnxruntime.SessionOptions())
+        return LocalSession(self.name, onnxruntime.SessionOptions(), providers=onnx_providers())
 
     def segment(self, model: Any, image: Image.Image) -> Image.Image:
         return model.predict(image)[0].convert("L")

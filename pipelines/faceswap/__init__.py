@@ -9,8 +9,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.context import RunContext
-from pipelines.errors import InvalidInput
+from pipelines.errors import InvalidInput, StudioError, WeightsMissing
 from pipelines.faceswap.base import DetectFacesParams, Face, FaceSwapEngine, FaceSwapParams
+from pipelines.faceswap.enhancer import enhance_face, load_enhancer
 from pipelines.faceswap.insightface_engine import InsightFaceEngine
 from pipelines.faceswap.landmarks import LandmarkEngine
 from pipelines.registry import Operation, Result, load_model, pick_engine
@@ -50,14 +51,36 @@ def face_swap(inputs: dict[str, Image.Image], params: FaceSwapParams, ctx: RunCo
     result = target
     for done, number in enumerate(chosen):
         ctx.check_cancelled()
-        ctx.progress(30 + 65 * done / len(chosen), f"swapping face {number} ({done + 1} of {len(chosen)})")
+        ctx.progress(30 + 55 * done / len(chosen), f"swapping face {number} ({done + 1} of {len(chosen)})")
+        before = result
         result = engine.swap(model, source, source_faces[params.source_face - 1], result,
                              target_faces[number - 1], params)
+        if np.array_equal(result, before):
+            raise StudioError(f"Target face {number} came out unchanged: {engine.label} could not map the source "
+                              "face onto it (too small, cut off, or turned away). Try another photo or engine.")
+    detail = f"source face {params.source_face} onto target face(s) {', '.join(map(str, chosen))}"
+    if engine.name == InsightFaceEngine.name and params.enhance > 0:
+        result, applied = enhanced(result, [target_faces[n - 1] for n in chosen], params.enhance, ctx.span(85, 100))
+        detail += f", enhanced by GFPGAN 1.4 at {params.enhance:g}" if applied else ""
     swapped = Image.fromarray(result)
     if inputs["target"].mode == "RGBA":
         swapped.putalpha(inputs["target"].getchannel("A"))
-    faces = ", ".join(map(str, chosen))
-    return Result([swapped], engine.name, detail=f"source face {params.source_face} onto target face(s) {faces}")
+    return Result([swapped], engine.name, detail=detail)
+
+
+def enhanced(rgb: np.ndarray, faces: list[Face], strength: float, ctx: RunContext) -> tuple[np.ndarray, bool]:
+    """The swapped faces restored by the face enhancer, and whether it ran: without its
+    weights, the swap as it is, with a note saying how to get them."""
+    try:
+        session = load_enhancer(ctx.span(0, 50))
+    except WeightsMissing as exc:
+        ctx.note(f"{exc} The swapped face was not enhanced.")
+        return rgb, False
+    for done, face in enumerate(faces):
+        ctx.check_cancelled()
+        ctx.progress(50 + 50 * done / len(faces), f"enhancing face {done + 1} of {len(faces)}")
+        rgb = enhance_face(session, rgb, face.points, strength)
+    return rgb, True
 
 
 def detect_faces(inputs: dict[str, Image.Image], params: DetectFacesParams, ctx: RunContext) -> Result:

@@ -20,6 +20,8 @@ class FaceSwapParams(DetectFacesParams):
     target_faces: list[int] = Field(default_factory=list, max_length=100,
                                     description="Which faces of the target photo to replace (from 1); empty = all.")
     color_correct: bool = Field(True, description="Match the swapped face to the target's skin tone (landmarks).")
+    enhance: float = Field(1.0, ge=0.0, le=1.0, description="Face enhancer (GFPGAN 1.4) strength after the "
+                                                             "insightface swap; 0 turns it off.")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
 from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams
 from pipelines.inpaint.lama import LamaEngine
+from pipelines.inpaint.mi_gan import MiganEngine
 from pipelines.inpaint.opencv_inpaint import ENGINES as OPENCV_ENGINES
 from pipelines.inpaint.sd_inpaint import StableDiffusionInpaintEngine
 from pipelines.registry import Operation, Result, load_model, pick_engine
@@ -92,7 +93,7 @@ def crop_box(mask: Image.Image, size: tuple[int, int]) -> tuple[int, int, int, i
 
 
 def to_working_size(crop: Image.Image, mask: Image.Image, engine: InpaintEngine) -> tuple[Image.Image, Image.Image]:
-    """Scale down to the engine's working size, then pad (by edge reflection) to its multiple."""
+    """Scale to the engine's working size, then pad (by edge reflection) to its multiple."""
     width, height = work_size_before_padding(crop, engine)
     if (width, height) != crop.size:
         crop = crop.resize((width, height), Image.Resampling.LANCZOS)
@@ -105,11 +106,16 @@ def to_working_size(crop: Image.Image, mask: Image.Image, engine: InpaintEngine)
 
 
 def work_size_before_padding(crop: Image.Image, engine: InpaintEngine) -> tuple[int, int]:
+    """The crop's size scaled into the engine's range: down to `work_size`, or up to
+    `min_size` (SD and MI-GAN were trained at 512 px and do poorly on small crops)."""
     width, height = crop.size
-    if engine.work_size and max(width, height) > engine.work_size:
-        scale = engine.work_size / max(width, height)
-        return max(1, round(width * scale)), max(1, round(height * scale))
-    return width, height
+    longest = max(width, height)
+    target = min(longest, engine.work_size or longest)
+    target = max(target, engine.min_size or target)
+    if target == longest:
+        return width, height
+    scale = target / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def feathered(mask: Image.Image, pixels: int) -> Image.Image:
@@ -120,7 +126,7 @@ def feathered(mask: Image.Image, pixels: int) -> Image.Image:
     return Image.fromarray(np.maximum(np.asarray(soft), np.asarray(mask)))
 
 
-_engines: list[InpaintEngine] = [LamaEngine(), *OPENCV_ENGINES, StableDiffusionInpaintEngine()]
+_engines: list[InpaintEngine] = [LamaEngine(), MiganEngine(), *OPENCV_ENGINES, StableDiffusionInpaintEngine()]
 
 OPERATION = Operation(
     name="remove_object",
@@ -130,6 +136,6 @@ OPERATION = Operation(
     engines={engine.name: engine for engine in _engines},
     run=remove_object,
     check_inputs=check_inputs,
-    auto_order=(LamaEngine.name,),
-    first_use=(LamaEngine.name, "opencv-telea"),
+    auto_order=(LamaEngine.name, MiganEngine.name),
+    first_use=(LamaEngine.name, MiganEngine.name, "opencv-telea"),
 )

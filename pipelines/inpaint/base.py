@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field, field_validator
 
@@ -13,7 +15,8 @@ from pipelines.registry import AUTO, Engine
 
 
 class RemoveObjectParams(BaseModel):
-    engine: str = Field(AUTO, description="Engine name; 'auto' takes LaMa when its weights are present, else OpenCV.")
+    engine: str = Field(AUTO, description="Engine name; 'auto' takes LaMa, else MI-GAN, when a worker has "
+                                                 "its weights, else OpenCV.")
     dilate: int = Field(8, ge=0, le=128, description="Grow the mask by this many pixels (catches edges and shadows).")
     feather: int = Field(4, ge=0, le=64, description="Soften the pasted edge over this many pixels.")
     prompt: str = Field("", max_length=1000, description="For Stable Diffusion: what should be there instead.")
@@ -26,9 +29,30 @@ class RemoveObjectParams(BaseModel):
 
 class InpaintEngine(Engine):
     work_size: int | None = None  # longest side the engine works at; None = the crop's own size
+    min_size: int | None = None  # smaller crops are scaled up to this longest side (the model's training size)
     pad_mod = 1  # the engine needs sides that are multiples of this
 
     @abc.abstractmethod
     def inpaint(self, model: Any, image: Image.Image, mask: Image.Image, params: RemoveObjectParams,
                 ctx: RunContext) -> Image.Image:
         """RGB crop + "L" mask (255 = remove), same size -> RGB crop of that size."""
+
+
+def load_torchscript(path: Path) -> Any:
+    """A TorchScript inpainting model (LaMa, MI-GAN) on the GPU when there is one."""
+    import torch
+
+    model = torch.jit.load(str(path), map_location="cuda" if torch.cuda.is_available() else "cpu")
+    model.eval()
+    return model
+
+
+def to_tensors(model: Any, image: Image.Image, mask: Image.Image) -> tuple[Any, Any]:
+    """The crop as [1,3,H,W] RGB in 0..1 and the mask as [1,1,H,W] in {0,1} (1 = fill),
+    on the model's device."""
+    import torch
+
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    pixels = torch.from_numpy(np.asarray(image.convert("RGB"), np.float32) / 255.0).permute(2, 0, 1)[None]
+    holes = torch.from_numpy((np.asarray(mask) > 127).astype(np.float32))[None, None]
+    return pixels.to(device), holes.to(device)

@@ -10,11 +10,12 @@ from pipelines.context import RunContext
 from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams
 
 
-class StableDiffusionInpaintEngine(InpaintEngine):
+class StableDiffusionInpaintEngine(diffusion.UsesDiffusers, InpaintEngine):
     name = "sd-inpaint"
     label = "Stable Diffusion inpainting"
     device = "gpu"
     work_size = 512
+    min_size = 512  # as IOPaint: SD inpainting was trained at 512 px and blurs smaller crops
     pad_mod = 8
 
     def load(self) -> None:  # the pipeline depends on the job's model: see diffusion.load_pipeline

@@ -11,7 +11,7 @@ from pipelines.context import RunContext
 from pipelines.style.base import SD_STYLES, StyleEngine, StyleTransferParams
 
 
-class StableDiffusionImg2ImgEngine(StyleEngine):
+class StableDiffusionImg2ImgEngine(diffusion.UsesDiffusers, StyleEngine):
     name = "sd-img2img"
     label = "Stable Diffusion img2img with a style prompt"
     device = "gpu"

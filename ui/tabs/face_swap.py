@@ -31,6 +31,8 @@ def render(client: StudioClient) -> panel.TabParts:
                 chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)",
                                           elem_id="face-swap-target-faces")
             color_correct = gr.Checkbox(True, label="Match the target's skin tone (face mesh engine)")
+            enhance = gr.Slider(0, 1, value=1, step=0.05, label="Face enhancer strength (GFPGAN 1.4, after the "
+                                "insightface swap; 0 = off)", elem_id="face-swap-enhance")
             run, stop = panel.buttons("Swap faces")
             with gr.Accordion("Batch: the source face into many target photos", open=False) as batch_box:
                 targets = batch.photos_input("face-swap", "Target photos (image files, or a .zip of them)")
@@ -81,23 +83,24 @@ def render(client: StudioClient) -> panel.TabParts:
 
     async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str | None = None,
                         source_face: int | None = None, target_faces: list[int] | None = None,
-                        color_correct: bool | None = None, request: gr.Request = None,
-                        progress: gr.Progress = gr.Progress()):
+                        color_correct: bool | None = None, enhance: float | None = None,
+                        request: gr.Request = None, progress: gr.Progress = gr.Progress()):
         def images() -> dict[str, bytes]:
             return {"source": jobs.read_upload(source, "a source photo"),
                     "target": jobs.read_upload(target, "a target photo")}
 
         params = {"engine": engine, "source_face": source_face, "target_faces": target_faces,
-                  "color_correct": color_correct}
+                  "color_correct": color_correct, "enhance": enhance}
         async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress, request,
                                          f"{jobs.upload_stem(target)}-faceswap"):
             yield update
 
     async def face_swap_batch(source: dict[str, Any] | None, targets: list[dict[str, Any]] | None,
                               engine: str | None = None, source_face: int | None = None,
-                              color_correct: bool | None = None, request: gr.Request = None):
+                              color_correct: bool | None = None, enhance: float | None = None,
+                              request: gr.Request = None):
         """Every face of each target (the target face numbers differ from photo to photo)."""
-        params = {"engine": engine, "source_face": source_face, "color_correct": color_correct}
+        params = {"engine": engine, "source_face": source_face, "color_correct": color_correct, "enhance": enhance}
 
         def read() -> batch.Batch:
             shared = {"source": jobs.read_upload(source, "a source photo")}
@@ -107,9 +110,10 @@ def render(client: StudioClient) -> panel.TabParts:
             yield update
 
     with batch_panel:
-        batch_resume = batch.panel(client, face_swap_batch, [source, targets, engine, source_face, color_correct],
+        batch_resume = batch.panel(client, face_swap_batch, [source, targets, engine, source_face, color_correct, enhance],
                                    FACE_SWAP.name, batch_box)
-    fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct}
+    fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct,
+              "enhance": enhance}
     resume = panel.wire(client, face_swap, [source, target, *fields.values()], [result, info], run, stop,
                         api_name="face_swap", operation=FACE_SWAP.name)
     refill = {**fields, "source_face": wanted_source, "target_faces": wanted_targets}  # see on_source, on_target

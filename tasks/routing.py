@@ -1,0 +1,67 @@
+"""Which queue a job goes to, decided at submit from the live workers' presence records.
+
+"auto" is resolved where the weights are: each worker's record lists the engines it
+can run without a download and whether it may download. For each live worker we work
+out the engine its own `pick_engine` would take (the best of the operation's ranking it
+holds, else the first it can fetch), and the job goes to the queue of the worker that
+would run the best one; a worker that already holds it beats one that would download
+it. So an auto object removal with LaMa only on a GPU host goes to the gpu queue, even
+where no cpu worker exists.
+
+A gpu engine goes to a cpu worker only when that worker holds its files (LaMa runs on a
+CPU, slowly); diffusion always waits for a gpu worker. An engine named explicitly goes
+to its device's queue; a cpu engine runs on a gpu worker when no cpu worker is alive (a
+GPU host can run CPU work).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from pipelines.registry import AUTO, Operation
+
+
+class Route(NamedTuple):
+    queue: str
+    engine: str | None  # the engine expected to run; None when no worker is alive to tell
+
+
+def route(op: Operation, requested: str, workers: Iterable[dict[str, Any]]) -> Route:
+    workers = list(workers)
+    live = {queue for worker in workers for queue in worker["queues"]}
+    if requested != AUTO:
+        device = op.engine(requested).device
+        if device == "cpu" and live and "cpu" not in live:
+            return Route(sorted(live)[0], requested)
+        return Route(device, requested)
+    ranking = list(dict.fromkeys(op.auto_order + op.first_use))
+    candidates = []
+    for worker in workers:
+        expected = expected_engine(op, worker)
+        if expected is None:
+            continue
+        name, needs_download = expected
+        engine = op.engines[name]
+        for queue in worker["queues"]:
+            if queue != engine.device and engine.device == "gpu" and (needs_download or not engine.weights()):
+                continue  # a gpu engine runs elsewhere only from files already there (not diffusion)
+            candidates.append(((ranking.index(name), needs_download, queue != engine.device), queue, name))
+    if not candidates:
+        return Route(op.auto_device, None)
+    _, queue, name = min(candidates)
+    return Route(queue, name)
+
+
+def expected_engine(op: Operation, worker: dict[str, Any]) -> tuple[str, bool] | None:
+    """What `pick_engine(op, "auto")` would take on this worker: (engine, needs a download)."""
+    held = set(worker.get("engines", []))
+    for name in op.auto_order:
+        if op.engines[name].weights() and f"{op.name}/{name}" in held:
+            return name, False
+    for name in op.first_use:
+        if f"{op.name}/{name}" in held:
+            return name, False
+        weights = op.engines[name].weights()
+        if worker.get("downloads") and all(weight.url for weight in weights):
+            return name, bool(weights)
+    return None

@@ -1,16 +1,14 @@
 """Face swap on real photos that ship in packages: scikit-image's astronaut, and
 insightface's group photo t1 and Tom_Hanks_54745.png.
 
-The swap itself runs with the offline landmark engine; insightface's models are
-not available here, so its part is tested up to loading: where it looks for its
-files, how it fetches and unpacks buffalo_l, its messages, and auto's choice."""
+The swap itself runs with the offline landmark engine; insightface's path runs with
+faithful stand-ins of its models in test_models.py. Here: where it looks for its
+files, how it fetches them, its messages, and auto's choice."""
 from __future__ import annotations
 
-import functools
-import http.server
+import hashlib
 import io
 import os
-import threading
 import zipfile
 from pathlib import Path
 
@@ -156,34 +154,35 @@ def test_detect_faces_draws_numbered_boxes(group):
 
 def test_insightface_missing_models_offline(tmp_path, monkeypatch, hanks, astronaut):
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path))
-    with pytest.raises(WeightsMissing, match=r"buffalo_l.zip is missing .* Put it in .*insightface/models"):
+    with pytest.raises(WeightsMissing, match=r"inswapper_128.onnx is missing .* Put it in .*insightface"):
         face_swap({"source": hanks, "target": astronaut}, FaceSwapParams(engine="insightface"), RunContext())
     ctx = RunContext()
     result = face_swap({"source": hanks, "target": astronaut}, FaceSwapParams(engine="auto"), ctx)
-    assert result.engine == "landmarks" and "buffalo_l.zip" in ctx.notes[0] and "Ran Face mesh warp" in ctx.notes[0]
+    assert result.engine == "landmarks" and "inswapper_128.onnx" in ctx.notes[0]
+    assert "Ran Face mesh warp" in ctx.notes[0] and "facefusion-assets" in ctx.notes[0]  # where it comes from
 
 
-def test_insightface_fetches_and_unpacks_buffalo_and_asks_for_inswapper(tmp_path, monkeypatch):
-    served = tmp_path / "served"
-    served.mkdir()
+def test_insightface_fetches_inswapper_then_unpacks_buffalo(weights_server, tmp_path, monkeypatch):
+    """Both from a local server: inswapper is held to its sha256 pin, so the test pins
+    the stand-in it serves; buffalo_l.zip has no published checksum and is recorded."""
+    served, url = weights_server
+    (served / "inswapper_128.onnx").write_bytes(b"stand-in swapper")
     with zipfile.ZipFile(served / "buffalo_l.zip", "w") as archive:
-        for name in BUFFALO_FILES:
+        for name in (*BUFFALO_FILES, "genderage.onnx"):
             archive.writestr(f"buffalo_l/{name}", f"stand-in for {name}")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.delenv("STUDIO_OFFLINE")
-    monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr("pipelines.faceswap.insightface_engine.BUFFALO_URL",
-                        f"http://127.0.0.1:{server.server_address[1]}/buffalo_l.zip")
+    monkeypatch.setenv("STUDIO_INSWAPPER_URL", f"{url}/inswapper_128.onnx")
+    monkeypatch.setattr("pipelines.faceswap.insightface_engine.INSWAPPER_SHA256",
+                        hashlib.sha256(b"stand-in swapper").hexdigest())
+    monkeypatch.setattr("pipelines.faceswap.insightface_engine.BUFFALO_URL", f"{url}/buffalo_l.zip")
     stages = []
-    with pytest.raises(WeightsMissing, match="inswapper_128.onnx is missing .*STUDIO_INSWAPPER_URL"):
-        InsightFaceEngine().fetch_weights(RunContext(report=lambda p, stage, _: stages.append(stage)))
-    server.shutdown()
+    ctx = RunContext(report=lambda p, stage, _: stages.append(stage))
+    InsightFaceEngine().fetch_weights(ctx)
     unpacked = tmp_path / "models" / "insightface" / "models" / "buffalo_l"
-    assert sorted(p.name for p in unpacked.iterdir()) == sorted(BUFFALO_FILES)
-    assert any(stage.startswith("downloading buffalo_l.zip") for stage in stages)
+    assert sorted(p.name for p in unpacked.iterdir()) == sorted(BUFFALO_FILES)  # only what the swap uses
+    downloads = [stage.split()[1] for stage in stages if stage.startswith("downloading")]
+    assert downloads[0] == "inswapper_128.onnx" and downloads[-1] == "buffalo_l.zip"
+    assert "buffalo_l.zip has no published checksum" in ctx.notes[0]
 
 
 def test_auto_prefers_insightface_once_its_files_are_there(tmp_path, monkeypatch):
@@ -192,7 +191,6 @@ def test_auto_prefers_insightface_once_its_files_are_there(tmp_path, monkeypatch
         weight.folder.mkdir(parents=True, exist_ok=True)
         weight.path.write_bytes(b"model")
     assert pick_engine(FACE_SWAP, "auto", RunContext()).name == "insightface"
-    assert FACE_SWAP.device_for("insightface") == "gpu" and FACE_SWAP.device_for("landmarks") == "cpu"
     assert DETECT_FACES.engines is FACE_SWAP.engines
 
 

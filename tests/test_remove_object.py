@@ -14,6 +14,7 @@ from PIL import Image
 from pipelines.context import RunContext
 from pipelines.errors import Cancelled, InvalidInput, WeightsMissing
 from pipelines.inpaint import RemoveObjectParams, remove_object
+from tests import standins
 from tests.conftest import encode, wait_for
 
 BOX = (300, 300, 360, 380)  # a patch of the astronaut's suit
@@ -79,20 +80,10 @@ def test_empty_or_misfit_mask_is_refused(photo):
 
 @pytest.fixture
 def tiny_lama(tmp_path, monkeypatch):
-    """A TorchScript model with LaMa's contract that fills the hole with the mean of the rest."""
-    import torch
-
-    class MeanFill(torch.nn.Module):
-        def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            keep = 1.0 - mask
-            mean = (image * keep).sum(dim=(2, 3), keepdim=True) / keep.sum(dim=(2, 3), keepdim=True)
-            return image * keep + mean * mask
-
-    folder = tmp_path / "lama"
-    folder.mkdir()
-    torch.jit.script(MeanFill()).save(str(folder / "big-lama.pt"))
+    """A TorchScript model with LaMa's contract (tests/standins.py): it checks what it
+    receives and fills the hole with one flat colour."""
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path))
-    return folder / "big-lama.pt"
+    return standins.lama(tmp_path / "lama" / "big-lama.pt")
 
 
 def test_lama_loader_and_runner_follow_the_torchscript_contract(photo, mask, tiny_lama):
@@ -111,21 +102,21 @@ def test_lama_missing_offline_names_the_file(photo, mask, tmp_path, monkeypatch)
         run(photo, mask, engine="lama")
 
 
-def test_sd_inpainting_with_the_tiny_pipeline(photo, mask, tiny_sd):
+def test_sd_inpainting_with_the_tiny_pipeline(photo, mask, tiny_inpaint):
     stages = []
     result = run(photo, mask, RunContext(report=lambda p, stage, _: stages.append(stage)), engine="sd-inpaint",
-                 sd_model=tiny_sd, steps=4, seed=3, dilate=0, feather=0)
+                 sd_model=tiny_inpaint, steps=4, seed=3, dilate=0, feather=0)
     assert result.engine == "sd-inpaint" and result.detail == "seed 3"
     assert [s for s in stages if s.startswith("step")] == [f"step {i}/4" for i in range(1, 5)]
     assert outside_identical(result.images[0], photo, mask)
 
 
-def test_sd_inpainting_stops_between_steps(photo, mask, tiny_sd):
+def test_sd_inpainting_stops_between_steps(photo, mask, tiny_inpaint):
     steps_seen = []
     ctx = RunContext(report=lambda p, stage, _: stage.startswith("step") and steps_seen.append(stage),
                      is_cancelled=lambda: len(steps_seen) >= 2)
     with pytest.raises(Cancelled):
-        run(photo, mask, ctx, engine="sd-inpaint", sd_model=tiny_sd, steps=30)
+        run(photo, mask, ctx, engine="sd-inpaint", sd_model=tiny_inpaint, steps=30)
     assert steps_seen == ["step 1/30", "step 2/30"]
 
 
@@ -142,9 +133,9 @@ def test_empty_mask_is_not_queued(client, astronaut_jpeg):
         client.submit("remove_object", {"image": astronaut_jpeg, "mask": encode(Image.new("L", (512, 512)))}, {})
 
 
-def test_sd_inpaint_routes_to_gpu_and_cancels_between_steps(client, gpu_worker, tiny_sd, photo, mask):
-    small = {"image": encode(photo.resize((128, 128))), "mask": encode(mask.resize((128, 128)))}  # ~0.2 s a step
-    job = client.submit("remove_object", small, {"engine": "sd-inpaint", "sd_model": tiny_sd, "steps": 150})
+def test_sd_inpaint_routes_to_gpu_and_cancels_between_steps(client, gpu_worker, tiny_inpaint, photo, mask):
+    small = {"image": encode(photo.resize((128, 128))), "mask": encode(mask.resize((128, 128)))}  # ~0.7 s a step
+    job = client.submit("remove_object", small, {"engine": "sd-inpaint", "sd_model": tiny_inpaint, "steps": 150})
     wait_for(lambda: client.status(job).stage.startswith("step "), timeout=60)
     assert client.status(job).queue == "gpu"
     client.cancel(job)

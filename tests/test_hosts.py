@@ -21,7 +21,8 @@ import pytest
 import requests
 from redis import Redis
 
-from tests.conftest import ROOT, wait_for
+from tests import standins
+from tests.conftest import ROOT, encode, wait_for
 
 SUBNET = "10.217.93"
 HOSTS = {"redis": 2, "ui": 3, "worker-a": 4, "worker-b": 5}
@@ -118,6 +119,7 @@ def lan(tmp_path_factory, u2netp_installed):
         (models_a / "rembg").mkdir(parents=True)
         models_b.mkdir()
         shutil.copy(u2netp_installed, models_a / "rembg" / "u2netp.onnx")
+        standins.lama(models_b / "lama" / "big-lama.pt")  # LaMa only on the gpu host
         launch = [sys.executable, str(ROOT / "launch.py")]
         lan.start("worker-a", [*launch, "--worker-only", "--queues", "cpu"], **env, STUDIO_MODELS_DIR=str(models_a),
                   XDG_CACHE_HOME=str(lan.folder / "cache-a"))
@@ -179,12 +181,33 @@ def test_each_host_reports_what_its_models_folder_holds(lan):
     engines = {json.dumps(sorted(json.loads(r)["queues"])): set(json.loads(r)["engines"]) for r in records.values()}
     assert "remove_background/u2netp" in engines['["cpu"]']  # host a has the weights
     assert "remove_background/u2netp" not in engines['["cpu", "gpu"]']
+    assert "remove_object/lama" in engines['["cpu", "gpu"]'] and "remove_object/lama" not in engines['["cpu"]']
 
 
 def test_jobs_are_routed_by_queue_to_the_right_host(lan, api, tiny_png):
     job = submit(api, "diagnostic", {"engine": "identity-gpu", "steps": 2, "step_seconds": 0}, tiny_png)
     wait_for(lambda: status(api, job)["state"] == "succeeded", timeout=60)
     assert host_of(lan, job) == "worker-b"  # the only host serving the gpu queue
+
+
+def test_auto_object_removal_runs_on_the_host_with_lama(lan, api, astronaut):
+    """"auto" is resolved where the weights are: host b has LaMa, so the job goes to its
+    queue, and the status names the engine before it runs."""
+    import json
+
+    from PIL import Image
+
+    mask = Image.new("L", astronaut.size, 0)
+    mask.paste(255, (300, 300, 360, 380))
+    answer = requests.post(f"{api}/tasks/submit/", data={"operation": "remove_object", "params": json.dumps({})},
+                           files={"image": ("photo.png", encode(astronaut), "image/png"),
+                                  "mask": ("mask.png", encode(mask), "image/png")}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    job = answer.json()["id"]
+    assert status(api, job)["engine"] == "lama"
+    final = wait_for(lambda: (s := status(api, job))["state"] in ("succeeded", "failed") and s, timeout=90)
+    assert final["state"] == "succeeded" and final["engine"] == "lama", final
+    assert host_of(lan, job) == "worker-b"
 
 
 def test_progress_and_cancel_across_hosts(lan, api, tiny_png):

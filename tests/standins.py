@@ -137,6 +137,10 @@ def lama(path: Path) -> Path:
     import torch
 
     class CheckedLama(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gain = torch.nn.Parameter(torch.ones(1))  # weights, as the real model has (they set its device)
+
         def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             if bool(image.min() < 0) or bool(image.max() > 1):
                 raise RuntimeError("LaMa expects image values in 0..1")
@@ -145,7 +149,7 @@ def lama(path: Path) -> Path:
             if bool(((mask != 0) & (mask != 1)).any()):
                 raise RuntimeError("LaMa expects a binary mask")
             keep = 1.0 - mask
-            red = (image[:, 0:1] * keep).sum() / keep.sum()
+            red = (image[:, 0:1] * keep).sum() / keep.sum() * self.gain
             fill = torch.cat([red * torch.ones_like(mask), torch.zeros_like(mask), torch.zeros_like(mask)], 1)
             return image * keep + fill * mask
 
@@ -161,6 +165,10 @@ def migan(path: Path) -> Path:
     import torch
 
     class CheckedMigan(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gain = torch.nn.Parameter(torch.ones(1))
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if x.shape[1] != 4 or x.shape[2] != 512 or x.shape[3] != 512:
                 raise RuntimeError("MI-GAN expects [1,4,512,512]")
@@ -173,7 +181,7 @@ def migan(path: Path) -> Path:
             if bool((rgb * holes).abs().max() > 0):
                 raise RuntimeError("MI-GAN expects the holes zeroed")
             keep = 1.0 - holes
-            red = (rgb[:, 0:1] * keep).sum() / keep.sum()
+            red = (rgb[:, 0:1] * keep).sum() / keep.sum() * self.gain
             fill = torch.cat([red * torch.ones_like(holes), -torch.ones_like(holes), -torch.ones_like(holes)], 1)
             return rgb * keep + fill * holes
 

@@ -193,6 +193,32 @@ def test_an_evicted_base_takes_its_from_pipe_pipelines_with_it(tiny_sd, monkeypa
     registry.release_models()
 
 
+def test_an_image_the_safety_checker_blanks_is_named(monkeypatch):
+    """diffusers' own StableDiffusionSafetyChecker, loaded with the model as sd-1.5's is,
+    with thresholds that flag every image: each blanked image is named, not returned
+    black without a word; the operator's switch loads the model without it."""
+    from pipelines import registry
+    from pipelines.generate import GenerateParams, generate
+    from tests.tiny_diffusion import build_tiny_pipeline
+
+    folder = MODELS / "diffusers" / "tiny-sd-checked"
+    if not (folder / "model_index.json").is_file():
+        build_tiny_pipeline(folder, strict_checker=True)
+    params = GenerateParams(prompt="a cat", model="tiny-sd-checked", steps=1, seed=1, num_images=2, width=64,
+                            height=64)
+    ctx = RunContext()
+    blanked = generate({}, params, ctx).images
+    assert [note.split(" (")[0] for note in ctx.notes] == [
+        f"The model's safety checker blanked image {n} of 2" for n in (1, 2)]
+    assert all(np.asarray(image).max() == 0 for image in blanked)
+    registry.release_models()
+    monkeypatch.setenv("STUDIO_SD_SAFETY_CHECKER", "0")
+    ctx = RunContext()
+    shown = generate({}, params, ctx).images
+    assert ctx.notes == [] and all(np.asarray(image).max() > 0 for image in shown)
+    registry.release_models()
+
+
 def test_diffusion_engines_are_ready_only_with_a_model_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path))  # no diffusers folder, and the suite's HF cache is empty
     from pipelines.catalogue import OPERATIONS

@@ -11,10 +11,12 @@ VOCAB = ["!", "\"", "#", "a", "b", "c", "d", "e", "o", "r", "t", "s", "</w>", "a
          "ca", "cat</w>", "<|startoftext|>", "<|endoftext|>"]
 
 
-def build_tiny_pipeline(folder: Path, inpainting: bool = False) -> Path:
+def build_tiny_pipeline(folder: Path, inpainting: bool = False, strict_checker: bool = False) -> Path:
     """With `inpainting`, the shape of SD's inpainting checkpoints: a 9-channel UNet
     (latents, mask, masked-image latents) and a VAE that scales by 8 like the real one,
-    so it runs at SD's 512 px working size in a second."""
+    so it runs at SD's 512 px working size in a second. With `strict_checker`, diffusers'
+    own safety checker (a tiny CLIP) whose thresholds flag every image, as sd-1.5's
+    checker flags some."""
     import torch
     from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionInpaintPipeline,
                            StableDiffusionPipeline, UNet2DConditionModel)
@@ -40,9 +42,23 @@ def build_tiny_pipeline(folder: Path, inpainting: bool = False) -> Path:
     tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        steps_offset=1)
+    checker, features = _strict_checker() if strict_checker else (None, None)
     kind = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
-    pipe = kind(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    pipe = kind(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                safety_checker=checker, feature_extractor=features, requires_safety_checker=strict_checker)
     pipe.save_pretrained(folder)
     return folder
+
+
+def _strict_checker():
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    tiny = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2}
+    config = CLIPConfig(text_config={**tiny, "vocab_size": len(VOCAB)}, projection_dim=32,
+                        vision_config={**tiny, "image_size": 32, "patch_size": 8})
+    checker = StableDiffusionSafetyChecker(config)
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(-2.0)  # cosine - weight > 0 for every image: all flagged
+    return checker, CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})

@@ -18,8 +18,13 @@ def build_tiny_pipeline(folder: Path, inpainting: bool = False, strict_checker: 
     own safety checker (a tiny CLIP) whose thresholds flag every image, as sd-1.5's
     checker flags some."""
     import torch
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionInpaintPipeline,
-                           StableDiffusionPipeline, UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)

@@ -110,8 +110,9 @@ def render(client: StudioClient) -> panel.TabParts:
             yield update
 
     with batch_panel:
-        batch_resume = batch.panel(client, face_swap_batch, [source, targets, engine, source_face, color_correct, enhance],
-                                   FACE_SWAP.name, batch_box)
+        batch_resume = batch.panel(client, face_swap_batch,
+                                   [source, targets, engine, source_face, color_correct, enhance], FACE_SWAP.name,
+                                   batch_box)
     fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct,
               "enhance": enhance}
     resume = panel.wire(client, face_swap, [source, target, *fields.values()], [result, info], run, stop,

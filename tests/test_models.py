@@ -193,6 +193,26 @@ def test_an_evicted_base_takes_its_from_pipe_pipelines_with_it(tiny_sd, monkeypa
     registry.release_models()
 
 
+def test_a_tiny_sdxl_pipeline_generates_with_steps_and_previews():
+    """SDXL's folder layout (two text encoders, "text_time" conditioning), as sdxl-turbo's,
+    loaded through the same code path; its previews use SDXL's latent colours."""
+    from pipelines import diffusion
+    from pipelines.generate import GenerateParams, generate
+    from tests.tiny_diffusion import build_tiny_sdxl
+
+    if not (MODELS / "diffusers" / "tiny-sdxl" / "model_index.json").is_file():
+        build_tiny_sdxl(MODELS / "diffusers" / "tiny-sdxl")
+    seen = []
+    params = GenerateParams(prompt="a cat", model="tiny-sdxl", steps=4, seed=1, width=64, height=96)
+    first = generate({}, params, RunContext(report=lambda p, stage, preview: seen.append((stage, preview))))
+    again = generate({}, params, RunContext())
+    loaded = diffusion.load_pipeline("tiny-sdxl", "text2image", RunContext())
+    assert type(loaded).__name__ == "StableDiffusionXLPipeline"
+    assert first.images[0].size == (64, 96) and first.images[0].tobytes() == again.images[0].tobytes()
+    assert [stage for stage, _ in seen if stage.startswith("step")] == [f"step {i}/4" for i in range(1, 5)]
+    assert [preview.size for _, preview in seen if preview is not None] == [(64, 96)] * 3
+
+
 def test_an_image_the_safety_checker_blanks_is_named(monkeypatch):
     """diffusers' own StableDiffusionSafetyChecker, loaded with the model as sd-1.5's is,
     with thresholds that flag every image: each blanked image is named, not returned

@@ -67,3 +67,38 @@ def _strict_checker():
     with torch.no_grad():
         checker.concept_embeds_weights.fill_(-2.0)  # cosine - weight > 0 for every image: all flagged
     return checker, CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+
+
+def build_tiny_sdxl(folder: Path) -> Path:
+    """A tiny SDXL text-to-image pipeline: two text encoders (the second with a projection),
+    a UNet with SDXL's "text_time" conditioning, saved as a diffusers folder like
+    sdxl-turbo's."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=8)
+    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        norm_num_groups=8)
+    config = CLIPTextConfig(bos_token_id=18, eos_token_id=19, pad_token_id=19, hidden_size=32, intermediate_size=37,
+                            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(VOCAB),
+                            max_position_embeddings=77, projection_dim=32)
+    tokenizer_dir = folder / "_tokenizer_source"
+    tokenizer_dir.mkdir(parents=True, exist_ok=True)
+    (tokenizer_dir / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(VOCAB)}))
+    (tokenizer_dir / "merges.txt").write_text("#version: 0.2\nc a\nca t</w>\n")
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       steps_offset=1)
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=CLIPTextModel(config), tokenizer=tokenizer,
+                                     text_encoder_2=CLIPTextModelWithProjection(config), tokenizer_2=tokenizer,
+                                     unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(folder)
+    return folder

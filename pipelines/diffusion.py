@@ -159,7 +159,7 @@ def _load(source: str, ctx: RunContext) -> Any:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()  # progress goes to the job instead
-    folder = source if Path(source).is_dir() else fetch_model(source, ctx.span(0, 80))
+    folder = model_folder(source, ctx.span(0, 80))
     ctx.progress(80, "loading model")
     device, dtype = device_and_dtype()
     switches = {} if os.environ.get("STUDIO_SD_SAFETY_CHECKER", "1") != "0" else \
@@ -178,7 +178,13 @@ def _load(source: str, ctx: RunContext) -> Any:
     return pipe
 
 
-def fetch_model(repo_id: str, ctx: RunContext) -> str:
+def model_folder(source: str, ctx: RunContext) -> str:
+    """The folder of a resolved model (see `resolve_model`): a local one as it is, a hub id's
+    snapshot in the Hugging Face cache, downloaded first when allowed."""
+    return source if Path(source).is_dir() else _fetch(source, ctx)
+
+
+def _fetch(repo_id: str, ctx: RunContext) -> str:
     """The model's snapshot folder in the Hugging Face cache (HF_HOME), downloaded
     first when allowed, with the download reported as progress."""
     from huggingface_hub import snapshot_download

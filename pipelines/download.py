@@ -67,10 +67,10 @@ def main(targets: list[str]) -> int:
     for op, engine in pairs:
         print(f"{op.name}/{engine.name} ({engine.label})", flush=True)
         try:
-            if isinstance(engine, diffusion.UsesDiffusers) and default_model(op):
-                folder = diffusion.resolve_model(default_model(op))
-                path = folder if folder.startswith("/") else diffusion.fetch_model(folder, console(folder))
-                print(f"  {default_model(op)}: {path}")
+            model = default_model(op) if isinstance(engine, diffusion.UsesDiffusers) else None
+            if model:
+                source = diffusion.resolve_model(model)
+                print(f"  {model}: {diffusion.model_folder(source, console(source))}")
             for weight in engine.weights() + engine.companions():
                 print(f"  {fetch(weight)}", flush=True)
         except (StudioError, ChecksumMismatch) as exc:

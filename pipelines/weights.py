@@ -20,6 +20,7 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipelines.context import RunContext
 from pipelines.errors import WeightsMissing
@@ -49,8 +50,7 @@ class WeightFile:
     md5: str | None = None
     sha256: str | None = None
     hash_url: str | None = None  # the publisher's CRC32 file beside the model (FaceFusion's .hash)
-    size: int | None = None  # bytes, for "downloads on first use (N MB)" and the README
-    licence: str = ""
+    size: int | None = None  # bytes, for "downloads on first use (N MB)" and the progress without Content-Length
 
     @property
     def path(self) -> Path:
@@ -66,9 +66,6 @@ class WeightFile:
 
     def missing(self, reason: str) -> WeightsMissing:
         return WeightsMissing(self.filename, str(self.folder), self.url, reason)
-
-    def describe_size(self) -> str:
-        return f"{self.size / 1e6:.0f} MB" if self.size else "size unknown"
 
 
 class ChecksumMismatch(OSError):
@@ -117,10 +114,7 @@ def _download(weight: WeightFile, ctx: RunContext) -> str:
                 done += len(chunk)
                 if total:
                     ctx.progress(100 * done / total, f"{stage} {100 * done / total:.0f} % of {total / 1e6:.1f} MB")
-        for kind in ("md5", "sha256"):
-            expected, got = getattr(weight, kind), digests[kind].hexdigest()
-            if expected and got != expected.lower():
-                raise ChecksumMismatch(f"its {kind} is {got}, not the pinned {expected}")
+        _check_pins(weight, digests)
         if published_crc is not None and crc != published_crc:
             raise ChecksumMismatch(f"its CRC32 is {crc:08x}, not the publisher's {published_crc:08x}")
     except BaseException:
@@ -142,18 +136,26 @@ def _published_crc(url: str) -> int:
         raise ChecksumMismatch(f"the publisher's checksum file {url} holds no CRC32") from None
 
 
+def _check_pins(weight: WeightFile, digests: dict[str, Any]) -> None:
+    """ChecksumMismatch unless the file's md5 and sha256 match the pins it has."""
+    for kind in ("md5", "sha256"):
+        expected, got = getattr(weight, kind), digests[kind].hexdigest()
+        if expected and got != expected.lower():
+            raise ChecksumMismatch(f"its {kind} is {got}, not the pinned {expected}")
+
+
 def verify_present(weight: WeightFile) -> str:
     """Check a file already on disk against its pin: "verified", "recorded sha256 …",
     or ChecksumMismatch (the file is left alone: someone put it there by hand)."""
-    sha256, md5 = hashlib.sha256(), hashlib.md5()
+    digests = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
     with open(weight.path, "rb") as source:
         while chunk := source.read(CHUNK):
-            sha256.update(chunk)
-            md5.update(chunk)
-    for kind, digest in (("md5", md5), ("sha256", sha256)):
-        expected = getattr(weight, kind)
-        if expected and digest.hexdigest() != expected.lower():
-            raise ChecksumMismatch(f"{weight.path}: its {kind} is {digest.hexdigest()}, not the pinned {expected}")
+            for digest in digests.values():
+                digest.update(chunk)
+    try:
+        _check_pins(weight, digests)
+    except ChecksumMismatch as exc:
+        raise ChecksumMismatch(f"{weight.path}: {exc}") from None
     if weight.md5 or weight.sha256:
         return "verified against its pinned checksum"
-    return f"sha256 {sha256.hexdigest()} (no pinned checksum)"
+    return f"sha256 {digests['sha256'].hexdigest()} (no pinned checksum)"

@@ -20,12 +20,11 @@ def build_tiny_pipeline(folder: Path, inpainting: bool = False, strict_checker: 
     import torch
     from diffusers import (
         AutoencoderKL,
-        EulerDiscreteScheduler,
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -37,20 +36,11 @@ def build_tiny_pipeline(folder: Path, inpainting: bool = False, strict_checker: 
     vae = AutoencoderKL(block_out_channels=(16, 32, 32, 32)[:blocks] if inpainting else (32, 64), in_channels=3,
                         out_channels=3, latent_channels=4, down_block_types=("DownEncoderBlock2D",) * blocks,
                         up_block_types=("UpDecoderBlock2D",) * blocks, norm_num_groups=8)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=18, eos_token_id=19, pad_token_id=19, hidden_size=32, intermediate_size=37,
-        num_attention_heads=4, num_hidden_layers=2, vocab_size=len(VOCAB), max_position_embeddings=77))
-    tokenizer_dir = folder / "_tokenizer_source"
-    tokenizer_dir.mkdir(parents=True, exist_ok=True)
-    (tokenizer_dir / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(VOCAB)}))
-    (tokenizer_dir / "merges.txt").write_text("#version: 0.2\nc a\nca t</w>\n")
-    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       steps_offset=1)
     checker, features = _strict_checker() if strict_checker else (None, None)
     kind = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
-    pipe = kind(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-                safety_checker=checker, feature_extractor=features, requires_safety_checker=strict_checker)
+    pipe = kind(vae=vae, text_encoder=CLIPTextModel(_text_config()), tokenizer=_tokenizer(folder), unet=unet,
+                scheduler=_scheduler(), safety_checker=checker, feature_extractor=features,
+                requires_safety_checker=strict_checker)
     pipe.save_pretrained(folder)
     return folder
 
@@ -74,8 +64,8 @@ def build_tiny_sdxl(folder: Path) -> Path:
     a UNet with SDXL's "text_time" conditioning, saved as a diffusers folder like
     sdxl-turbo's."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -87,18 +77,35 @@ def build_tiny_sdxl(folder: Path) -> Path:
     vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                         norm_num_groups=8)
-    config = CLIPTextConfig(bos_token_id=18, eos_token_id=19, pad_token_id=19, hidden_size=32, intermediate_size=37,
-                            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(VOCAB),
-                            max_position_embeddings=77, projection_dim=32)
-    tokenizer_dir = folder / "_tokenizer_source"
-    tokenizer_dir.mkdir(parents=True, exist_ok=True)
-    (tokenizer_dir / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(VOCAB)}))
-    (tokenizer_dir / "merges.txt").write_text("#version: 0.2\nc a\nca t</w>\n")
-    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       steps_offset=1)
+    config, tokenizer = _text_config(projection_dim=32), _tokenizer(folder)
     pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=CLIPTextModel(config), tokenizer=tokenizer,
                                      text_encoder_2=CLIPTextModelWithProjection(config), tokenizer_2=tokenizer,
-                                     unet=unet, scheduler=scheduler)
+                                     unet=unet, scheduler=_scheduler())
     pipe.save_pretrained(folder)
     return folder
+
+
+def _text_config(**extra: int):
+    """A 2-layer CLIP text model over the tiny vocabulary."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(bos_token_id=18, eos_token_id=19, pad_token_id=19, hidden_size=32, intermediate_size=37,
+                          num_attention_heads=4, num_hidden_layers=2, vocab_size=len(VOCAB), max_position_embeddings=77,
+                          **extra)
+
+
+def _tokenizer(folder: Path):
+    """A CLIP tokenizer over the tiny vocabulary, read back through `from_pretrained` (see NOTES)."""
+    from transformers import CLIPTokenizer
+
+    source = folder / "_tokenizer_source"
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(VOCAB)}))
+    (source / "merges.txt").write_text("#version: 0.2\nc a\nca t</w>\n")
+    return CLIPTokenizer.from_pretrained(source, model_max_length=77)
+
+
+def _scheduler():
+    from diffusers import EulerDiscreteScheduler
+
+    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)

@@ -26,8 +26,8 @@ URL = "https://github.com/facefusion/facefusion-assets/releases/download/models-
 
 
 def enhancer_weights() -> WeightFile:
-    return WeightFile("gfpgan_1.4.onnx", models_home() / "gfpgan", URL, hash_url=URL.replace(".onnx", ".hash"),
-                      licence="Apache-2.0 (GFPGAN)")
+    return WeightFile("gfpgan_1.4.onnx", models_home() / "gfpgan", URL,
+                      hash_url=URL.replace(".onnx", ".hash"))
 
 
 def load_enhancer(ctx: RunContext) -> Any:

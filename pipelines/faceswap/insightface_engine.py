@@ -23,7 +23,6 @@ FACEFUSION_MODELS = "https://github.com/facefusion/facefusion-assets/releases/do
 INSWAPPER_SHA256 = "e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af"
 BUFFALO_URL = "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"
 BUFFALO_FILES = ("det_10g.onnx", "w600k_r50.onnx")  # detection and recognition: what the swap uses
-NON_COMMERCIAL = "non-commercial research use only (InsightFace)"
 
 
 def insightface_home() -> Path:
@@ -32,13 +31,11 @@ def insightface_home() -> Path:
 
 def swapper_weights() -> WeightFile:
     url = os.environ.get("STUDIO_INSWAPPER_URL") or f"{FACEFUSION_MODELS}/inswapper_128.onnx"
-    return WeightFile("inswapper_128.onnx", insightface_home(), url, sha256=INSWAPPER_SHA256, size=554_253_681,
-                      licence=NON_COMMERCIAL)
+    return WeightFile("inswapper_128.onnx", insightface_home(), url, sha256=INSWAPPER_SHA256, size=554_253_681)
 
 
 def buffalo_weights() -> list[WeightFile]:
-    return [WeightFile(name, insightface_home() / "models" / "buffalo_l", licence=NON_COMMERCIAL)
-            for name in BUFFALO_FILES]
+    return [WeightFile(name, insightface_home() / "models" / "buffalo_l") for name in BUFFALO_FILES]
 
 
 class InsightFaceEngine(FaceSwapEngine):
@@ -59,7 +56,7 @@ class InsightFaceEngine(FaceSwapEngine):
         buffalo = buffalo_weights()
         if all(w.present() for w in buffalo):
             return
-        archive = WeightFile("buffalo_l.zip", insightface_home() / "models", BUFFALO_URL, licence=NON_COMMERCIAL)
+        archive = WeightFile("buffalo_l.zip", insightface_home() / "models", BUFFALO_URL)
         path = ensure_weights(archive, ctx.span(65, 100))  # the zip itself may be put there by hand
         buffalo[0].folder.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(path) as zipped:

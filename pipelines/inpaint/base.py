@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import abc
-from pathlib import Path
+import os
 from typing import Any
 
 import numpy as np
@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field, field_validator
 from pipelines.context import RunContext
 from pipelines.diffusion import MAX_SEED, check_model_name
 from pipelines.registry import AUTO, Engine
+from pipelines.weights import WeightFile, models_home
 
 
 class RemoveObjectParams(BaseModel):
-    engine: str = Field(AUTO, description="Engine name; 'auto' takes LaMa, else MI-GAN, when a worker has "
-                                                 "its weights, else OpenCV.")
+    engine: str = Field(AUTO, description="Engine name; 'auto' takes LaMa, else MI-GAN, when a worker has its "
+                                          "weights, else OpenCV.")
     dilate: int = Field(8, ge=0, le=128, description="Grow the mask by this many pixels (catches edges and shadows).")
     feather: int = Field(4, ge=0, le=64, description="Soften the pasted edge over this many pixels.")
     prompt: str = Field("", max_length=1000, description="For Stable Diffusion: what should be there instead.")
@@ -38,13 +39,26 @@ class InpaintEngine(Engine):
         """RGB crop + "L" mask (255 = remove), same size -> RGB crop of that size."""
 
 
-def load_torchscript(path: Path) -> Any:
-    """A TorchScript inpainting model (LaMa, MI-GAN) on the GPU when there is one."""
-    import torch
+class TorchScriptInpaintEngine(InpaintEngine):
+    """A model shipped as one TorchScript file from IOPaint's releases (LaMa, MI-GAN),
+    pinned by IOPaint's md5; the environment variable `mirror` names a mirror, held to
+    the same pin. It loads on the GPU when there is one."""
 
-    model = torch.jit.load(str(path), map_location="cuda" if torch.cuda.is_available() else "cpu")
-    model.eval()
-    return model
+    filename: str
+    url: str
+    md5: str
+    mirror: str
+
+    def weights(self) -> list[WeightFile]:
+        url = os.environ.get(self.mirror) or self.url
+        return [WeightFile(self.filename, models_home() / self.name, url, md5=self.md5)]
+
+    def load(self) -> Any:
+        import torch
+
+        model = torch.jit.load(str(self.weights()[0].path), map_location="cuda" if torch.cuda.is_available() else "cpu")
+        model.eval()
+        return model
 
 
 def to_tensors(model: Any, image: Image.Image, mask: Image.Image) -> tuple[Any, Any]:

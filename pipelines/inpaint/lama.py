@@ -2,34 +2,25 @@
 model(image [1,3,H,W] in 0..1, mask [1,1,H,W] in {0,1}) -> image [1,3,H,W] in 0..1."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from pipelines.context import RunContext
-from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams, load_torchscript, to_tensors
-from pipelines.weights import WeightFile, models_home
+from pipelines.inpaint.base import RemoveObjectParams, TorchScriptInpaintEngine, to_tensors
 
 LAMA_URL = "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt"
 LAMA_MD5 = "e3aa4aaa15225a33ec84f9f4bc47e500"
 
 
-class LamaEngine(InpaintEngine):
+class LamaEngine(TorchScriptInpaintEngine):
     name = "lama"
     label = "LaMa (big-lama.pt)"
     device = "gpu"
     work_size = 1024
     pad_mod = 8
-
-    def weights(self) -> list[WeightFile]:
-        url = os.environ.get("STUDIO_LAMA_URL") or LAMA_URL  # a mirror is held to the same pin
-        return [WeightFile("big-lama.pt", models_home() / "lama", url, md5=LAMA_MD5,
-                           licence="Apache-2.0 (LaMa)")]
-
-    def load(self) -> Any:
-        return load_torchscript(self.weights()[0].path)
+    filename, url, md5, mirror = "big-lama.pt", LAMA_URL, LAMA_MD5, "STUDIO_LAMA_URL"
 
     def inpaint(self, model: Any, image: Image.Image, mask: Image.Image, params: RemoveObjectParams,
                 ctx: RunContext) -> Image.Image:

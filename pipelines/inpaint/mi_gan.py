@@ -4,21 +4,19 @@ a 512x512 crop in a fraction of LaMa's time on a CPU. Its one input is
 zeroed; its output is the RGB crop in -1..1 (IOPaint's `iopaint/model/mi_gan.py`)."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from pipelines.context import RunContext
-from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams, load_torchscript, to_tensors
-from pipelines.weights import WeightFile, models_home
+from pipelines.inpaint.base import RemoveObjectParams, TorchScriptInpaintEngine, to_tensors
 
 MIGAN_URL = "https://github.com/Sanster/models/releases/download/migan/migan_traced.pt"
 MIGAN_MD5 = "76eb3b1a71c400ee3290524f7a11b89c"
 
 
-class MiganEngine(InpaintEngine):
+class MiganEngine(TorchScriptInpaintEngine):
     name = "migan"
     label = "MI-GAN (migan_traced.pt, fast on a CPU)"
     device = "cpu"
@@ -26,13 +24,7 @@ class MiganEngine(InpaintEngine):
     work_size = 512
     min_size = 512
     pad_mod = 512  # the traced model takes exactly 512x512
-
-    def weights(self) -> list[WeightFile]:
-        url = os.environ.get("STUDIO_MIGAN_URL") or MIGAN_URL  # a mirror is held to the same pin
-        return [WeightFile("migan_traced.pt", models_home() / "migan", url, md5=MIGAN_MD5, licence="MIT (MI-GAN)")]
-
-    def load(self) -> Any:
-        return load_torchscript(self.weights()[0].path)
+    filename, url, md5, mirror = "migan_traced.pt", MIGAN_URL, MIGAN_MD5, "STUDIO_MIGAN_URL"
 
     def inpaint(self, model: Any, image: Image.Image, mask: Image.Image, params: RemoveObjectParams,
                 ctx: RunContext) -> Image.Image:

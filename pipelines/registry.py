@@ -120,8 +120,8 @@ def pick_engine(op: Operation, requested: str, ctx: RunContext) -> Engine:
         except WeightsMissing as exc:
             missing.append(exc)
             continue
-        for exc in missing:
-            ctx.note(f"{exc} Ran {engine.label} instead. {engine.hint}".strip())
+        if missing:  # one note, however many better engines lacked their files
+            ctx.note(" ".join(map(str, missing)) + f" Ran {engine.label} instead. {engine.hint}".rstrip())
         return engine
     raise missing[-1]
 

@@ -102,6 +102,14 @@ def test_lama_missing_offline_names_the_file(photo, mask, tmp_path, monkeypatch)
         run(photo, mask, engine="lama")
 
 
+def test_auto_offline_without_weights_says_once_what_it_ran_instead(photo, mask, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path))
+    ctx = RunContext()
+    assert run(photo, mask, ctx).engine == "opencv-telea"
+    assert len(ctx.notes) == 1 and ctx.notes[0].count("Ran OpenCV Telea") == 1
+    assert "big-lama.pt is missing" in ctx.notes[0] and "migan_traced.pt is missing" in ctx.notes[0]
+
+
 def test_sd_inpainting_with_the_tiny_pipeline(photo, mask, tiny_inpaint):
     stages = []
     result = run(photo, mask, RunContext(report=lambda p, stage, _: stages.append(stage)), engine="sd-inpaint",

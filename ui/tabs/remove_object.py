@@ -36,7 +36,8 @@ def render(client: StudioClient) -> panel.TabParts:
                                     brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=30),
                                     eraser=gr.Eraser(default_size=30), layers=False, elem_id="remove-object-editor")
             gr.Examples(examples.rows("coffee.jpg", "rocket.jpg"), [editor], label="Try a photo, then paint on it")
-            engines = panel.engine_dropdown(client, "remove-object", OPERATION, "Auto (LaMa if present, else OpenCV)")
+            engines = panel.engine_dropdown(client, "remove-object", OPERATION,
+                                            "Auto (LaMa or MI-GAN if present, else OpenCV)")
             engine = engines.component
             with gr.Row():
                 dilate = gr.Slider(0, 128, value=8, step=1, label="Grow the mask (px)")

@@ -199,19 +199,20 @@ def serve_ui(args: argparse.Namespace) -> None:
     from ui.app import CSS, HEAD, build_app
     from ui.browser_key import BrowserKey
     from ui.cancel_requests import CancelRequests
+    from ui.credentials import Credentials, tokens_from_env
     from ui.guard import Guard
     from ui.rest import build_api, schema_routes
 
     client = StudioClient()
     login = tuple(args.auth.split(":", 1)) if args.auth else None
-    token = os.environ.get("STUDIO_API_TOKEN")
-    if not login and not token and (args.share or args.host not in ("127.0.0.1", "localhost", "::1")):
+    credentials = Credentials(tokens_from_env(), login)
+    if not credentials.locked and (args.share or args.host not in ("127.0.0.1", "localhost", "::1")):
         print("WARNING: the studio is reachable from other machines and anyone who reaches it can run jobs: "
               "set a login (--auth user:password) or STUDIO_API_TOKEN.", file=sys.stderr, flush=True)
-    api = build_api(client, token=token, login=login)
+    api = build_api(client, credentials)
     demo = build_app(client)
     upload = client.settings.max_upload_bytes
-    guard = Middleware(Guard, max_body=3 * upload + 2**20, token=token, login=login)  # 2 images, base64
+    guard = Middleware(Guard, max_body=3 * upload + 2**20, credentials=credentials)  # 2 images, base64
     middleware = [guard, Middleware(BrowserKey), Middleware(CancelRequests)]  # the first is the outermost
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS, head=HEAD,
                 max_file_size=upload, prevent_thread_lock=True,

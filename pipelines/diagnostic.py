@@ -33,6 +33,7 @@ def echo(inputs: dict[str, Image.Image], params: DiagnosticParams, ctx: RunConte
     engine = pick_engine(OPERATION, params.engine, ctx)
     for step in range(params.steps):
         ctx.check_cancelled()
+        ctx.progress(100 * step / params.steps, f"step {step + 1}/{params.steps} under way")  # past the check
         time.sleep(params.step_seconds)
         ctx.progress(100 * (step + 1) / params.steps, f"step {step + 1}/{params.steps}")
     return Result([inputs["image"]], engine.name)

@@ -115,6 +115,12 @@ class UsesDiffusers:
         return "2-7 GB per model"
 
 
+def max_work() -> float:
+    """Megapixel-steps one job may take (steps × width × height × images / 10⁶): 256
+    allows 50 steps of 4 images at 1024², and refuses 150 steps of 8 at 2048² (5,033)."""
+    return float(os.environ.get("STUDIO_MAX_GENERATE_WORK") or 256)
+
+
 def resolve_seed(seed: int) -> int:
     """The seed to use: the one asked for, or a random one for -1 (it is reported, so reusable)."""
     return seed if seed >= 0 else random.randint(0, MAX_SEED)

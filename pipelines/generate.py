@@ -10,7 +10,7 @@ import contextlib
 from typing import Any
 
 from PIL import Image
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from pipelines import diffusion
 from pipelines.context import RunContext
@@ -39,6 +39,16 @@ class GenerateParams(BaseModel):
         if value % 8:
             raise ValueError(f"must be a multiple of 8 (got {value}; {value // 8 * 8} would do)")
         return value
+
+    @model_validator(mode="after")
+    def _bounded_work(self) -> GenerateParams:
+        """One job's compute: steps × pixels × images, within the studio's budget."""
+        work, most = self.steps * self.width * self.height * self.num_images / 1e6, diffusion.max_work()
+        if work > most:
+            raise ValueError(f"{self.steps} steps × {self.width}×{self.height} × {self.num_images} image(s) is "
+                             f"{work:.0f} megapixel-steps; a job may take at most {most:.0f} "
+                             "(STUDIO_MAX_GENERATE_WORK): fewer steps, images or pixels")
+        return self
 
 
 class DiffusersEngine(diffusion.UsesDiffusers, Engine):

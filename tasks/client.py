@@ -192,17 +192,21 @@ class StudioClient:
         per_item = params if isinstance(params, list) else [params or {}] * len(items)
         if len(per_item) != len(items):
             raise InvalidInput(f"The batch has {len(items)} items but {len(per_item)} parameter sets.")
+        job_ids = [secrets.token_hex(16) for _ in items]
         if quota is not None:
-            self._admit(quota, len(items))
-        prepared, workers = [], list(self.store.workers().values())
-        for index, (images, item_params) in enumerate(zip(items, per_item)):
-            try:
-                prepared.append(self._prepare(op, images, item_params, callback_url, workers))
-            except InvalidInput as exc:
-                raise InvalidInput(f"Item {index + 1} of the batch: {exc}" if batch_id else str(exc)) from None
-        job_ids = []
-        for (fields, given, queue), name in zip(prepared, names or [None] * len(items)):
-            job_id = secrets.token_hex(16)
+            self._admit(quota, job_ids)
+        try:
+            prepared, workers = [], list(self.store.workers().values())
+            for index, (images, item_params) in enumerate(zip(items, per_item)):
+                try:
+                    prepared.append(self._prepare(op, images, item_params, callback_url, workers))
+                except InvalidInput as exc:
+                    raise InvalidInput(f"Item {index + 1} of the batch: {exc}" if batch_id else str(exc)) from None
+        except BaseException:
+            if quota is not None:
+                self.store.release(quota, job_ids)
+            raise
+        for job_id, (fields, given, queue), name in zip(job_ids, prepared, names or [None] * len(items)):
             if name:
                 fields["name"] = name
             if batch_id:
@@ -210,7 +214,6 @@ class StudioClient:
             self.store.create(job_id, fields, given, queue, quota or "local", owner)
             # The job store holds the outcome, so Celery's own result is not waited on.
             app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
-            job_ids.append(job_id)
         if batch_id:
             self.store.create_batch(batch_id, job_ids)
         return job_ids
@@ -233,16 +236,19 @@ class StudioClient:
             fields["callback_url"] = check_callback_url(callback_url)
         return fields, {name: images[name] for name in given}, queue
 
-    def _admit(self, quota: str, count: int = 1) -> None:
-        """Busy unless the visitor `quota` may queue `count` more jobs."""
+    def _admit(self, quota: str, job_ids: list[str]) -> None:
+        """Count `job_ids` against the visitor `quota`, or Busy if the studio or the
+        visitor has too many waiting (the visitor's share is checked and taken at once)."""
+        count = len(job_ids)
         waiting = self.store.waiting_count(("cpu", "gpu"))
         if waiting + count > self.settings.max_waiting:
             known = [t for t in map(self.store.average_duration, OPERATIONS) if t is not None] or [1.0]
             workers = max(1, len(self.store.workers()))
             retry = max(10.0, waiting * sum(known) / len(known) / workers)  # until about this many have run
             raise Busy(f"The studio is busy ({waiting} jobs are waiting); try again in about {retry:.0f} s.", retry)
-        active, most = self.store.active_jobs(quota), self.settings.max_jobs_per_owner
-        if active + count > most:
+        most = self.settings.max_jobs_per_owner
+        active = self.store.reserve(quota, job_ids, most)
+        if active is not None:
             more = f"{count} more" if count > 1 else "another"
             raise Busy(f"You have {active} jobs waiting or running and may have at most {most} at a time, so "
                        f"{more} cannot be queued now; wait for some to finish, or cancel some.", 10.0)

@@ -74,7 +74,9 @@ class OperationTask(Task):
                 log.warning("job %s (%s) ran out of GPU memory: %s", job_id, op.name, exc)
                 return FAILED, [], {"error": OUT_OF_MEMORY.format(title=op.title)}
             log.exception("job %s (%s) failed", job_id, op.name)
-            return FAILED, [], {"error": f"{op.title} failed unexpectedly: {type(exc).__name__}: {exc}"}
+            # the message may hold paths and internals: it goes to the log, not to the visitor
+            return FAILED, [], {"error": f"{op.title} failed unexpectedly; the worker's log has the details "
+                                         f"(job {job_id})."}
 
     @staticmethod
     def _input(name: str, data: bytes | None) -> bytes:

@@ -136,6 +136,26 @@ redis.call('ZADD', 'studio:waiting:' .. queue, t[1], ARGV[1])
 return {'requeued', operation}
 """
 
+_RESERVE = """
+-- KEYS: a visitor's quota set. ARGV: most, now, ttl, then the new job ids.
+-- Check and take the visitor's share in one step (concurrent submits cannot both pass
+-- the check). Ids whose job record is gone leave the set, except those reserved in the
+-- last minute, whose records are still being written.
+local live = 0
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #entries, 2 do
+  if redis.call('EXISTS', 'studio:job:' .. entries[i]) == 1 or tonumber(entries[i + 1]) > tonumber(ARGV[2]) - 60 then
+    live = live + 1
+  else
+    redis.call('ZREM', KEYS[1], entries[i])
+  end
+end
+if live + #ARGV - 3 > tonumber(ARGV[1]) then return live end
+for i = 4, #ARGV do redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return -1
+"""
+
 
 class JobStore:
     def __init__(self, redis: Redis, ttl: int):
@@ -148,6 +168,7 @@ class JobStore:
         self._beat = redis.register_script(_BEAT)
         self._reap = redis.register_script(_REAP)
         self._live_workers = redis.register_script(_LIVE_WORKERS)
+        self._reserve = redis.register_script(_RESERVE)
 
     # keys -----------------------------------------------------------------
     @staticmethod
@@ -186,8 +207,8 @@ class JobStore:
     # jobs -----------------------------------------------------------------
     def create(self, job_id: str, fields: dict[str, Any], inputs: dict[str, bytes], queue: str, quota: str,
                owner: str | None = None) -> None:
-        """A queued job with its input images (`inputs` by name), counted against the
-        visitor `quota`, and listed in `owner`'s History when given (its inputs are then
+        """A queued job with its input images (`inputs` by name), of the visitor `quota`
+        (counted by `reserve` first), and listed in `owner`'s History when given (its inputs are then
         kept as long as its outputs; else they are dropped when it ends)."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)  # one round trip; the job id is not yet known to anyone
@@ -198,17 +219,21 @@ class JobStore:
         pipe.hset(self.job_key(job_id), mapping={**record, "owner": owner} if owner else record)
         pipe.expire(self.job_key(job_id), self.ttl)
         pipe.zadd(self.waiting_key(queue), {job_id: now})
-        pipe.zadd(self.quota_key(quota), {job_id: now})
-        pipe.expire(self.quota_key(quota), self.ttl)
         if owner:
             pipe.zadd(self.history_key(owner), {job_id: now})
             pipe.zremrangebyrank(self.history_key(owner), 0, -HISTORY_LIMIT - 1)
             pipe.expire(self.history_key(owner), self.ttl)
         pipe.execute()
 
-    def active_jobs(self, quota: str) -> int:
-        """How many of a visitor's jobs are queued or running."""
-        return len(self._live_ids(self.quota_key(quota), self.redis.zrange(self.quota_key(quota), 0, -1)))
+    def reserve(self, quota: str, job_ids: list[str], most: int) -> int | None:
+        """Count `job_ids` against the visitor `quota` if it then has at most `most` queued
+        or running jobs: None when they were counted, else how many it has now."""
+        active = self._reserve(keys=[self.quota_key(quota)], args=[most, time.time(), self.ttl, *job_ids])
+        return None if active == -1 else int(active)
+
+    def release(self, quota: str, job_ids: list[str]) -> None:
+        """Give back a reservation whose jobs were not queued after all."""
+        self.redis.zrem(self.quota_key(quota), *job_ids)
 
     def history(self, owner: str, limit: int) -> list[tuple[dict[str, str], int]]:
         """The owner's newest `limit` jobs, newest first: (record, seconds until it expires)."""

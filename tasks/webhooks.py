@@ -5,15 +5,19 @@ When a job with a callback ends, the store's finish script pushes its id onto
 from there and delivers with retries and backoff. Addresses are checked at
 submit and again before each delivery, which connects to the address it checked:
 loopback, private, link-local and tunnelling addresses are refused unless listed
-in STUDIO_WEBHOOK_ALLOW. With STUDIO_WEBHOOK_SECRET set, each delivery is signed
-(`Studio-Signature`, see `signature`).
+in STUDIO_WEBHOOK_ALLOW, and so are multicast and reserved ones. Each attempt has a
+deadline (a server that answers a byte at a time cannot hold a delivery thread), and a
+delivery waiting for its next attempt holds no thread. With STUDIO_WEBHOOK_SECRET set,
+each delivery is signed (`Studio-Signature`, see `signature`), for its destination URL.
 """
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import http.client
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -35,7 +39,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_KEY = "studio:webhooks"
 BACKOFF_SECONDS = (1, 2, 4, 8, 16)  # waits between the attempts
-TIMEOUT_SECONDS = 10
+TIMEOUT_SECONDS = 10  # for one attempt, from connecting to the last byte of the answer
 DELIVERY_THREADS = 8
 
 
@@ -57,7 +61,12 @@ def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
             return _public(ip.ipv4_mapped)
         if any(ip in network for network in NOT_PUBLIC):
             return False
-    return ip.is_global
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses a host name has now."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 def checked_address(url: str) -> tuple[urllib.parse.SplitResult, str, int]:
@@ -70,14 +79,14 @@ def checked_address(url: str) -> tuple[urllib.parse.SplitResult, str, int]:
         raise InvalidInput("callback_url must be an http:// or https:// URL with a host.")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = [info[4][0] for info in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)]
+        addresses = resolve(parts.hostname, port)
     except (socket.gaierror, ValueError, UnicodeError) as exc:
         raise InvalidInput(f"callback_url host {parts.hostname!r} cannot be resolved ({exc}).") from None
     allowed = allowed_networks()
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not _public(ip) and not any(ip in network for network in allowed):
-            raise InvalidInput(f"callback_url resolves to {ip}, a loopback, private or reserved address; "
+            raise InvalidInput(f"callback_url resolves to {ip}, a loopback, private, multicast or reserved address; "
                                "the server's STUDIO_WEBHOOK_ALLOW setting must list it.")
     return parts, addresses[0], port
 
@@ -88,31 +97,45 @@ def check_callback_url(url: str) -> str:
     return url
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """The `Studio-Signature` header: `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+def signature(secret: str, timestamp: int, url: str, body: bytes) -> str:
+    """The `Studio-Signature` header: `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<url>.<body>">`:
+    a delivery replayed to another receiver does not verify there."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{url}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
 
 
 def _post(url: str, body: bytes) -> int:
     """POST to the checked address (TLS still verified against the URL's host name);
-    redirects are not followed. Returns the HTTP status."""
+    redirects are not followed. Returns the HTTP status. The connection is shut once
+    TIMEOUT_SECONDS have passed, however the server trickles its answer."""
     parts, address, port = checked_address(url)
     headers = {"Content-Type": "application/json", "Host": parts.netloc.rpartition("@")[2],
                "User-Agent": "ai-image-studio-webhooks"}
     secret = os.environ.get("STUDIO_WEBHOOK_SECRET")
     if secret:
-        headers["Studio-Signature"] = signature(secret, int(time.time()), body)
+        headers["Studio-Signature"] = signature(secret, int(time.time()), url, body)
     if parts.scheme == "https":
         connection = _PinnedHTTPS(address, port, parts.hostname, timeout=TIMEOUT_SECONDS)
     else:
         connection = http.client.HTTPConnection(address, port, timeout=TIMEOUT_SECONDS)
+    deadline = threading.Timer(TIMEOUT_SECONDS, _shut, (connection,))
+    deadline.start()
     try:
         path = parts.path or "/"
         connection.request("POST", path + (f"?{parts.query}" if parts.query else ""), body, headers)
         return connection.getresponse().status
     finally:
+        deadline.cancel()
         connection.close()
+
+
+def _shut(connection: http.client.HTTPConnection) -> None:
+    """Ends a blocked read on the connection (close() from another thread would not)."""
+    if connection.sock is not None:
+        try:
+            connection.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -127,30 +150,29 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self._hostname)
 
 
-def deliver(url: str, payload: dict) -> None:
-    """POST the payload, retrying with backoff; gives up (and logs) after the last attempt."""
-    body = json.dumps(payload).encode()
-    for attempt, wait in enumerate((*BACKOFF_SECONDS, None), start=1):
-        try:
-            if _post(url, body) < 300:
-                return
-        except (OSError, http.client.HTTPException, InvalidInput) as exc:
-            log.info("webhook to %s, attempt %d failed: %s", url, attempt, exc)
-        if wait is None:
-            log.warning("webhook to %s for job %s not delivered", url, payload.get("id"))
-            return
-        time.sleep(wait)
+def attempt(url: str, payload: dict, number: int = 1) -> bool:
+    """One delivery attempt; whether the receiver took it (a 2xx)."""
+    try:
+        if _post(url, json.dumps(payload).encode()) < 300:
+            return True
+    except (OSError, http.client.HTTPException, InvalidInput) as exc:
+        log.info("webhook to %s, attempt %d failed: %s", url, number, exc)
+    return False
 
 
 class WebhookDispatcher:
     """Takes finished jobs with a callback off the store's list and delivers them on a
-    bounded pool of threads (a flood of jobs queues deliveries instead of threads)."""
+    bounded pool of threads (a flood of jobs queues deliveries instead of threads). A
+    failed attempt is tried again after its backoff from a list of retries, not by a
+    thread that sleeps."""
 
     def __init__(self, client: StudioClient):
         self.client = client
         self._pool = ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="webhook")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="webhooks", daemon=True)
+        self._retries: list[tuple[float, int, str, dict, int]] = []  # (when, tie-break, url, payload, attempt)
+        self._lock, self._order = threading.Lock(), itertools.count()
 
     def start(self) -> WebhookDispatcher:
         self._thread.start()
@@ -166,7 +188,8 @@ class WebhookDispatcher:
         redis = self.client.store.redis
         while not self._stop.is_set():
             try:
-                item = redis.blpop([QUEUE_KEY], timeout=1)
+                self._retry_due()
+                item = redis.blpop([QUEUE_KEY], timeout=0.5)
                 if item:
                     self._dispatch(item[1].decode())
             except Exception:  # Redis away for a moment: try again shortly
@@ -178,4 +201,20 @@ class WebhookDispatcher:
         if not job or not job.get("callback_url"):
             return
         payload = {"event": "job.finished", **asdict(self.client.status(job_id))}
-        self._pool.submit(deliver, job["callback_url"], payload)
+        self._pool.submit(self._attempt, job["callback_url"], payload, 1)
+
+    def _attempt(self, url: str, payload: dict, number: int) -> None:
+        if attempt(url, payload, number):
+            return
+        if number > len(BACKOFF_SECONDS):
+            log.warning("webhook to %s for job %s not delivered", url, payload.get("id"))
+            return
+        with self._lock:
+            heapq.heappush(self._retries, (time.monotonic() + BACKOFF_SECONDS[number - 1], next(self._order),
+                                           url, payload, number + 1))
+
+    def _retry_due(self) -> None:
+        with self._lock:
+            while self._retries and self._retries[0][0] <= time.monotonic():
+                _, _, url, payload, number = heapq.heappop(self._retries)
+                self._pool.submit(self._attempt, url, payload, number)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import textwrap
 import threading
 import time
 import zlib
@@ -242,52 +243,114 @@ def test_the_diagnostic_operation_is_not_offered(api, tiny_png):
     "http://127.0.0.1:9/hook", "http://localhost/hook", "http://[::1]/hook", "http://10.0.0.1/hook",
     "http://169.254.169.254/latest/meta-data", "http://[::ffff:127.0.0.1]/hook", "http://[64:ff9b::7f00:1]/hook",
     "http://[2002:7f00:1::]/hook", "http://[::127.0.0.1]/hook", "http://[fec0::1]/hook", "file:///etc/passwd",
-    "gopher://example.com/", "http://0.0.0.0/hook",
+    "gopher://example.com/", "http://0.0.0.0/hook", "http://224.0.0.1/hook", "http://[ff02::1]/hook",
 ])
 def test_webhooks_to_private_or_tunnelled_addresses_are_refused(api, tiny_png, url):
     answer = submit(api, tiny_png, callback_url=url)
     assert answer.status_code == 422, (url, answer.text)
-    assert any(w in answer.json()["detail"] for w in ("private", "loopback", "http://")), answer.text
+    assert any(w in answer.json()["detail"] for w in ("private", "loopback", "multicast", "http://")), answer.text
     OUTCOMES.append(f"webhook to {url}: 422")
 
 
-def test_a_delivery_connects_to_the_address_that_was_checked(monkeypatch):
-    """DNS rebinding: the name resolves to a public address for the check, to 127.0.0.1
-    the next time. The delivery goes to the checked address, never to the listener here."""
-    import http.server
+class Receiver:
+    """A webhook receiver on `host`: notes each POST (path, headers, body); `trickle` makes
+    it answer one byte a second instead."""
 
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, trickle: bool = False):
+        import http.server
+
+        self.hits: list[tuple[str, dict, bytes]] = []
+        hits = self.hits
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                hits.append((self.path, dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                if trickle:
+                    for byte in b"HTTP/1.1 204 No Content\r\n\r\n":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(1)
+                    return
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked(monkeypatch):
+    """DNS rebinding: the name first resolves to an allowed listener (127.0.0.1 is on the
+    suite's allow-list), every time after to another one (127.0.0.2). The delivery hits
+    the first only. Only that name's lookups are faked: numeric ones go to the system."""
     from tasks import webhooks
 
-    hits = []
+    first = Receiver("127.0.0.1")
+    second = Receiver("127.0.0.2", first.port)
+    answers = iter(["127.0.0.1"] + ["127.0.0.2"] * 10)
+    system = socket.getaddrinfo
 
-    class Listener(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            hits.append(self.path)
-            self.send_response(204)
-            self.end_headers()
+    def lookup(host, port, *args, **kwargs):
+        if host == "rebind.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return system(host, port, *args, **kwargs)
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Listener)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    answers = iter([[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.10", server.server_port))]] +
-                   [[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", server.server_port))]] * 10)
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: next(answers))
-    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.5)
-    monkeypatch.setattr(webhooks, "BACKOFF_SECONDS", ())
-    webhooks.deliver(f"http://rebind.example:{server.server_port}/hook", {"id": "x"})
-    server.shutdown()
-    assert hits == []
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    try:
+        assert webhooks.attempt(f"http://rebind.example:{first.port}/hook", {"id": "x"})
+    finally:
+        first.close()
+        second.close()
+    assert [path for path, _, _ in first.hits] == ["/hook"] and second.hits == []
     OUTCOMES.append("DNS rebinding: the delivery went to the checked address only")
 
 
-def test_deliveries_are_signed(monkeypatch):
-    from tasks.webhooks import signature
+def test_a_trickling_receiver_cannot_hold_a_delivery(monkeypatch):
+    """One byte a second: every read is within the socket timeout, yet the attempt ends
+    at its deadline."""
+    from tasks import webhooks
 
-    value = signature("k", 1700000000, b'{"id": "x"}')
-    import hashlib
-    import hmac
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 2)
+    slow = Receiver(trickle=True)
+    started = time.monotonic()
+    try:
+        assert not webhooks.attempt(f"http://127.0.0.1:{slow.port}/hook", {"id": "x"})
+    finally:
+        slow.close()
+    assert time.monotonic() - started < 4
+    OUTCOMES.append("webhook receiver answering a byte a second: cut off at the deadline")
 
-    expected = hmac.new(b"k", b'1700000000.{"id": "x"}', hashlib.sha256).hexdigest()
-    assert value == f"t=1700000000,v1={expected}"
+
+def test_a_signature_checks_with_the_readmes_snippet_for_its_url_only(monkeypatch):
+    """A real delivery with STUDIO_WEBHOOK_SECRET set, checked by the README's own code;
+    the same delivery replayed to another URL does not verify."""
+    import re
+
+    from tasks import webhooks
+
+    monkeypatch.setenv("STUDIO_WEBHOOK_SECRET", "k3y")
+    receiver = Receiver()
+    url = f"http://127.0.0.1:{receiver.port}/hook"
+    try:
+        assert webhooks.attempt(url, {"id": "x"})
+    finally:
+        receiver.close()
+    _, headers, body = receiver.hits[0]
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = textwrap.dedent(next(block for block in blocks if "Studio-Signature" in block))
+    request = type("Request", (), {"headers": headers})
+    exec(snippet, {"request": request, "body": body, "SECRET": b"k3y", "MY_CALLBACK_URL": url})
+    with pytest.raises(AssertionError):
+        exec(snippet, {"request": request, "body": body, "SECRET": b"k3y", "MY_CALLBACK_URL": url + "2"})
+    OUTCOMES.append("webhook signature: verified by the README's snippet, for its own URL only")
 
 
 def test_one_visitor_cannot_fill_the_queue(api, client, tiny_png):

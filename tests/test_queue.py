@@ -85,7 +85,7 @@ def test_cancel_of_a_queued_job_is_immediate(client, tiny_png):
 
 def test_job_that_ignores_cancel_is_terminated_after_the_grace_period(client, cpu_worker, tiny_png):
     job = slow_job(client, tiny_png, steps=1, step_seconds=10)  # one long step: no cancel check inside
-    wait_for(lambda: running(client, job))
+    wait_for(lambda: client.status(job).stage == "step 1/1 under way")  # past its last check
     pid = int(client.store.get(job)["pid"])
     client.cancel(job)
     status = client.wait(job, timeout=15)  # grace is 3 s in the tests

@@ -20,10 +20,12 @@ import gradio as gr
 from pipelines.errors import StudioError
 from tasks.client import BatchStatus, JobStatus, StudioClient
 from ui import jobs
+from ui.intake import intake
 from ui.panel import Resume, page_load, run_and_cancel
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 POLL_SECONDS = 0.5
+MAX_RATIO = 200  # unpacked / packed size of a photo in a .zip; image formats compress far less
 
 
 @dataclass(frozen=True)
@@ -35,16 +37,19 @@ class Batch:
     names: list[str]
 
 
-def photos_of(files: list[dict[str, Any]] | None, most: int, largest: int) -> list[tuple[str, bytes]]:
+def photos_of(files: list[dict[str, Any]] | None, most: int, largest: int, total: int) -> list[tuple[str, bytes]]:
     """(name, bytes) of each photo given: image files, and the images inside .zip files
-    (folders in them too). At most `most` photos, none over `largest` bytes, checked
-    before anything is read out of a zip."""
+    (folders in them too). At most `most` photos, none over `largest` bytes, `total` bytes
+    in all, checked before anything is read out of a zip."""
     found: list[tuple[str, bytes]] = []
     for file in files or []:
         path = Path(file["path"])
         name = file.get("orig_name") or path.name
+        room = total - sum(len(data) for _, data in found)
         if name.lower().endswith(".zip"):
-            found += _zipped_photos(path, most - len(found), largest)
+            found += _zipped_photos(path, most - len(found), largest, room)
+        elif path.stat().st_size > room:
+            raise _too_much(total)
         else:
             found.append((Path(name).stem, path.read_bytes()))
         if len(found) > most:
@@ -56,21 +61,59 @@ def photos_of(files: list[dict[str, Any]] | None, most: int, largest: int) -> li
     return found
 
 
-def _zipped_photos(path: Path, room: int, largest: int) -> list[tuple[str, bytes]]:
+def _too_much(total: int) -> gr.Error:
+    return gr.Error(f"The photos come to more than {total / 2**20:.0f} MB; a batch takes at most that "
+                    "(STUDIO_MAX_BATCH_MB).", print_exception=False)
+
+
+def _zipped_photos(path: Path, room: int, largest: int, bytes_left: int) -> list[tuple[str, bytes]]:
+    """The photos in a .zip, judged first by what its directories declare: the entry
+    count from the end record (a directory of 600,000 entries takes seconds to parse),
+    then each photo's size and compression ratio, and their total. Reading a member
+    stops at its declared size (zipfile's own bound), so the totals hold."""
     try:
+        entries = declared_entries(path)
+        if entries > 3 * room + 50:  # photos, their folders and a Mac's __MACOSX twins
+            raise gr.Error(f"The .zip holds {entries} entries; a batch takes at most {room} more photos.",
+                           print_exception=False)
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir() and m.filename.lower().endswith(IMAGE_SUFFIXES)
                        and not any(part.startswith((".", "__MACOSX")) for part in Path(m.filename).parts)]
             if len(members) > room:
                 raise gr.Error(f"The .zip holds {len(members)} photos; a batch takes at most {room} more.",
                                print_exception=False)
-            for member in members:  # the sizes its directory declares; reading stops there
+            for member in members:
                 if member.file_size > largest:
                     raise gr.Error(f"{member.filename} in the .zip is {member.file_size / 2**20:.0f} MB; the limit "
                                    f"is {largest / 2**20:.0f} MB.", print_exception=False)
+                if member.file_size > 2**20 and member.file_size > MAX_RATIO * member.compress_size:
+                    raise gr.Error(f"{member.filename} in the .zip unpacks to {member.file_size / 2**20:.0f} MB from "
+                                   f"{member.compress_size / 2**10:.0f} KB: not a photo.", print_exception=False)
+            if sum(m.file_size for m in members) > bytes_left:
+                raise _too_much(bytes_left)
             return [(Path(m.filename).stem, archive.read(m)) for m in members]
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise gr.Error(f"{path.name} is not a readable .zip file ({exc}).", print_exception=False) from None
+
+
+def declared_entries(path: Path) -> int:
+    """How many entries a .zip declares in its end record (or its Zip64 end record), read
+    from the file's tail without parsing the directory."""
+    with open(path, "rb") as file:
+        file.seek(0, 2)
+        size = file.tell()
+        start = max(0, size - 22 - 65535 - 20)  # the record, its longest comment, the Zip64 locator
+        file.seek(start)
+        tail = file.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or len(tail) < end + 22:
+            raise zipfile.BadZipFile("no end of central directory")
+        entries = int.from_bytes(tail[end + 10:end + 12], "little")
+        locator = end - 20
+        if entries == 0xFFFF and locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07":
+            file.seek(int.from_bytes(tail[locator + 8:locator + 16], "little") + 32)
+            entries = int.from_bytes(file.read(8), "little")
+    return entries
 
 
 def photo_batch(client: StudioClient, files: list[dict[str, Any]] | None, input_name: str, params: dict[str, Any],
@@ -78,7 +121,7 @@ def photo_batch(client: StudioClient, files: list[dict[str, Any]] | None, input_
     """One job per photo, as `input_name`, each with the `shared` images (a face swap's
     source) and the same parameters."""
     settings = client.settings
-    photos = photos_of(files, settings.max_jobs_per_owner, settings.max_upload_bytes)
+    photos = photos_of(files, settings.max_jobs_per_owner, settings.max_upload_bytes, settings.max_batch_bytes)
     return Batch([{input_name: data, **(shared or {})} for _, data in photos], [params] * len(photos),
                  unique([f"{stem}-{suffix}" for stem, _ in photos]))
 
@@ -120,9 +163,9 @@ async def run_batch(client: StudioClient, operation: str, read: Callable[[], Bat
     """A batch handler: yield (status html, gallery, zip file, batch id) as the batch goes."""
     yield jobs.starting(), [], None, None
     try:
-        batch = await asyncio.to_thread(read)
-        batch_id, _ = await asyncio.to_thread(client.submit_batch, operation, batch.items, batch.params, None,
-                                              jobs.quota_of(request), jobs.owner_of(request), batch.names)
+        batch = await intake(read)
+        batch_id, _ = await intake(client.submit_batch, operation, batch.items, batch.params, None,
+                                   jobs.quota_of(request), jobs.owner_of(request), batch.names)
     except (gr.Error, StudioError) as exc:
         message = exc.message if isinstance(exc, gr.Error) else str(exc)
         yield jobs.not_started(gr.Error(message)), [], None, None

@@ -19,6 +19,7 @@ from tasks.client import JobStatus, QueueUnavailable, StudioClient
 from ui.browser_key import COOKIE, valid_key
 from ui.cancel_requests import cancel_requested
 from ui.guard import visitor_address
+from ui.intake import intake
 
 POLL_SECONDS = 0.2
 QUEUE_OUTAGE_SECONDS = 120  # a page keeps following its job through a Redis outage this long
@@ -127,8 +128,7 @@ async def submit(client: StudioClient, operation: str, images: dict[str, bytes],
     History unless `in_history` is False (helper jobs, like finding faces on upload)."""
     owner = owner_of(request) if in_history else None
     try:
-        return await asyncio.to_thread(client.submit, operation, images, params, None, quota_of(request), owner,
-                                       name)
+        return await intake(client.submit, operation, images, params, None, quota_of(request), owner, name)
     except StudioError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
 
@@ -219,7 +219,7 @@ async def run_job(client: StudioClient, operation: str, images: Callable[[], dic
     box too); `name` is what the result downloads as."""
     yield *view.cleared(starting()), None  # the previous result and status go at once
     try:
-        job = await submit(client, operation, await asyncio.to_thread(images), params, request, name)
+        job = await submit(client, operation, await intake(images), params, request, name)
     except gr.Error as exc:
         yield *view.cleared(not_started(exc)), None
         raise

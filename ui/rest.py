@@ -9,19 +9,20 @@
     POST /api/v1/batches/{id}/cancel/   cancels every job that has not ended
     GET  /api/v1/operations/            every operation, its inputs, engines and parameter schema
 
-Optional auth: STUDIO_API_TOKEN as a bearer token, or the UI's login (STUDIO_AUTH) as HTTP Basic.
+Optional auth (checked by `ui.guard`): an API token (STUDIO_API_TOKEN(S)) as a bearer token, or the UI's
+login (STUDIO_AUTH) as HTTP Basic.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
-import secrets
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -32,7 +33,9 @@ from starlette.routing import Route
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
 from tasks.client import BatchStatus, Busy, JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
+from ui.credentials import Credentials
 from ui.guard import BodyTooLarge, visitor_address
+from ui.intake import intake
 
 PREFIX = "/api/v1"
 INPUT_NAMES = sorted({name for op in OPERATIONS.values() for name in op.all_inputs})
@@ -142,40 +145,30 @@ SUBMIT_BODY = {
 }
 
 
-def build_api(client: StudioClient, token: str | None = None, login: tuple[str, str] | None = None) -> APIRouter:
-    """The API's routes; `token`/`login` (either accepted) make it require auth."""
-
-    def authorised(request: Request) -> None:
-        if not token and not login:
-            return
-        header = request.headers.get("authorization", "")
-        if token and secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
-            return
-        if login and header.startswith("Basic "):
-            expected = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
-            if secrets.compare_digest(header[6:].encode(), expected.encode()):
-                return
-        raise HTTPException(401, "Missing or wrong credentials: send 'Authorization: Bearer <STUDIO_API_TOKEN>'.",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-    router = APIRouter(prefix=PREFIX, dependencies=[Depends(authorised)], responses=ERRORS)
+def build_api(client: StudioClient, credentials: Credentials | None = None) -> APIRouter:
+    """The API's routes. The Guard in front of them checks `credentials`; here they tell
+    whose fair share a job counts against."""
+    credentials = credentials or Credentials()
+    long_polls = LongPolls()
+    router = APIRouter(prefix=PREFIX, responses=ERRORS)
 
     @router.post("/tasks/submit/", status_code=202, response_model=Submitted, openapi_extra=SUBMIT_BODY,
                  summary="Submit a job")
     async def submit(request: Request) -> Submitted:
         operation, params, images, callback_url = await _read_submission(request)
         # decoding the images and resolving the callback's host take a while: not on the event loop
-        job_id = await asyncio.to_thread(_call, client.submit, operation, images, params, callback_url,
-                                         _owner(request, token))
+        job_id = await intake(_call, client.submit, operation, images, params, callback_url,
+                              _owner(request, credentials))
         base = f"{str(request.base_url).rstrip('/')}{PREFIX}/tasks/{job_id}"
         return Submitted(id=job_id, state="queued", status_url=f"{base}/status/", result_url=f"{base}/result/")
 
     @router.get("/tasks/{job_id}/status/", response_model=Status, summary="A job's state and progress")
-    async def status(job_id: str, wait: float = Query(0, ge=0, le=60, description=(
+    async def status(request: Request, job_id: str, wait: float = Query(0, ge=0, le=60, description=(
             "Long poll: answer as soon as the job ends, or after this many seconds (instead of polling)."))
     ) -> Status:
         if wait:
-            await _waited(client.wait_async(job_id, wait))
+            with long_polls.slot(_owner(request, credentials)):
+                await _waited(client.wait_async(job_id, wait))
         return _status(await asyncio.to_thread(_call, client.status, job_id))
 
     @router.get("/tasks/{job_id}/result/", summary="A finished job's image",
@@ -201,12 +194,19 @@ def build_api(client: StudioClient, token: str | None = None, login: tuple[str, 
 
     @router.post("/batches/", status_code=202, response_model=BatchSubmitted, summary="Submit a batch of jobs")
     async def submit_batch(body: BatchJSON, request: Request) -> BatchSubmitted:
-        shared = {k: _from_base64(k, v) for k, v in body.images.items()}
-        items = [{**shared, **{k: _from_base64(f"items[{i}].{k}", v) for k, v in item.images.items()}}
-                 for i, item in enumerate(body.items)]
-        params = [{**body.params, **item.params} for item in body.items]
-        batch_id, job_ids = await asyncio.to_thread(_call, client.submit_batch, body.operation, items, params,
-                                                    body.callback_url, _owner(request, token))
+        most = client.settings.max_jobs_per_owner
+        if len(body.items) > most:  # before any image is decoded
+            raise HTTPException(422, f"The batch has {len(body.items)} items; a batch takes at most {most}.")
+
+        def submitted() -> tuple[str, list[str]]:
+            shared = {k: _from_base64(k, v) for k, v in body.images.items()}
+            items = [{**shared, **{k: _from_base64(f"items[{i}].{k}", v) for k, v in item.images.items()}}
+                     for i, item in enumerate(body.items)]
+            params = [{**body.params, **item.params} for item in body.items]
+            return _call(client.submit_batch, body.operation, items, params, body.callback_url,
+                         _owner(request, credentials))
+
+        batch_id, job_ids = await intake(submitted)
         url = f"{str(request.base_url).rstrip('/')}{PREFIX}/batches/{batch_id}/status/"
         return BatchSubmitted(id=batch_id, jobs=job_ids, status_url=url)
 
@@ -226,6 +226,32 @@ def build_api(client: StudioClient, token: str | None = None, login: tuple[str, 
                               params_schema=op.params.model_json_schema()) for op in OPERATIONS.values()]
 
     return router
+
+
+class LongPolls:
+    """Bounds the long polls held open, per visitor and in all (each holds one of the
+    client's 100 async Redis connections): one visitor's hundred open polls get 429 past
+    their share, and a full house answers 503 to the newcomer, never to everyone."""
+
+    def __init__(self, per_visitor: int = 8, total: int = 64):
+        self.per_visitor, self.total = per_visitor, total
+        self.open: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def slot(self, visitor: str) -> Iterator[None]:
+        if sum(self.open.values()) >= self.total:
+            raise HTTPException(503, f"{self.total} long polls are open; poll without ?wait for now.",
+                                headers={"Retry-After": "1"})
+        if self.open.get(visitor, 0) >= self.per_visitor:
+            raise HTTPException(429, f"You have {self.per_visitor} long polls open, the most one visitor may; "
+                                "wait for one to answer.", headers={"Retry-After": "1"})
+        self.open[visitor] = self.open.get(visitor, 0) + 1
+        try:
+            yield
+        finally:
+            self.open[visitor] -= 1
+            if not self.open[visitor]:
+                del self.open[visitor]
 
 
 async def _read_submission(request: Request) -> tuple[str, dict, dict[str, bytes], str | None]:
@@ -254,14 +280,20 @@ async def _read_submission(request: Request) -> tuple[str, dict, dict[str, bytes
         except ValidationError as exc:
             problem = exc.errors()[0]
             raise HTTPException(422, f"{'.'.join(map(str, problem['loc'])) or 'body'}: {problem['msg']}") from None
-        return body.operation, body.params, {k: _from_base64(k, v) for k, v in body.images.items()}, body.callback_url
+        images = await intake(lambda: {k: _from_base64(k, v) for k, v in body.images.items()})
+        return body.operation, body.params, images, body.callback_url
     raise HTTPException(415, "Send multipart/form-data (files) or application/json (base64 images).")
 
 
-def _owner(request: Request, token: str | None) -> str:
-    """Whom the fair share counts a REST job against: the token's holder, else the address."""
-    if token and request.headers.get("authorization", "") == f"Bearer {token}":
-        return "token"
+def _owner(request: Request, credentials: Credentials) -> str:
+    """Whom the fair share counts a REST job against: the token (by its name), else the
+    login's user, else the address."""
+    token = credentials.bearer(request.headers)
+    if token:
+        return f"token:{token}"
+    user = credentials.basic_user(request.headers)
+    if user:
+        return f"user:{user}"
     return f"ip:{visitor_address(request.client.host if request.client else None, request.headers)}"
 
 

@@ -60,13 +60,16 @@ def prompt_batch(client: StudioClient, prompts: str | None, seeds: str | None, p
     lines = [line.strip() for line in (prompts or "").splitlines() if line.strip()]
     if not lines:
         raise gr.Error("Write some prompts first, one per line.", print_exception=False)
+    most = client.settings.max_jobs_per_owner
+    pieces = (seeds or "").replace(";", ",").split(",", most)  # counted before any is read
+    if len(pieces) > most:
+        raise gr.Error(f"A batch takes at most {most} seeds.", print_exception=False)
     try:
-        numbers = [int(seed) for seed in (seeds or "").replace(";", ",").split(",") if seed.strip()]
+        numbers = [int(seed) for seed in pieces if seed.strip()]
     except ValueError:
         raise gr.Error("Seeds are whole numbers separated by commas, e.g. 1, 2, 3.", print_exception=False) \
             from None
     numbers = numbers or [params.get("seed")]
-    most = client.settings.max_jobs_per_owner
     if len(lines) * len(numbers) > most:
         raise gr.Error(f"{len(lines)} prompts × {len(numbers)} seeds make {len(lines) * len(numbers)} jobs; a batch "
                        f"takes at most {most}.", print_exception=False)

@@ -1,4 +1,10 @@
-"""The Celery app: Redis as broker and result store, JSON only, one route per operation."""
+"""The Celery app: Redis as broker and result store, JSON only.
+
+A message names no job: each says "start the next job of this queue", and the worker
+that takes it starts the first waiting job in fair order (`JobStore.take`). One message
+is sent per job queued, so every job gets its turn, while the order is decided when a
+worker is free, not when the job was submitted.
+"""
 from __future__ import annotations
 
 import os
@@ -23,7 +29,6 @@ app.conf.update(
     # a pool process grown past this (a leak) is replaced once its job is done (its models reload)
     worker_max_memory_per_child=int(float(os.environ.get("STUDIO_WORKER_MAX_MEMORY_MB", "12288")) * 1024),
     task_default_queue="cpu",
-    task_routes={f"ops.{op.name}": {"queue": op.auto_device} for op in OPERATIONS.values()},
     result_expires=settings.job_ttl,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
@@ -31,3 +36,10 @@ app.conf.update(
     # has queued the job again or failed it, and the job store makes the copy a no-op
     broker_transport_options={"visibility_timeout": max(op.time_limit for op in OPERATIONS.values()) + 300},
 )
+
+RUN_NEXT = "studio.run_next"
+
+
+def send_run_next(queue: str) -> None:
+    """One more turn on `queue` (for a job just queued, or queued again)."""
+    app.send_task(RUN_NEXT, args=[queue], queue=queue, ignore_result=True)

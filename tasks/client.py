@@ -28,7 +28,7 @@ from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
 from pipelines.imaging import check_image, decode_image
 from pipelines.registry import Operation
-from tasks.celery_app import app
+from tasks.celery_app import send_run_next
 from tasks.routing import route
 from tasks.settings import Settings
 from tasks.store import CANCELLED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
@@ -212,8 +212,7 @@ class StudioClient:
             if batch_id:
                 fields["batch"] = batch_id
             self.store.create(job_id, fields, given, queue, quota or "local", owner)
-            # The job store holds the outcome, so Celery's own result is not waited on.
-            app.send_task(f"ops.{op.name}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
+            send_run_next(queue)  # the job store holds the outcome, so Celery's own result is not waited on
         if batch_id:
             self.store.create_batch(batch_id, job_ids)
         return job_ids
@@ -478,8 +477,7 @@ class StudioClient:
         if job["state"] in TERMINAL:
             return self.status(job_id)
         self.store.update(job_id, cancel_requested=time.time())
-        if self.store.finish(job_id, CANCELLED, allowed=(QUEUED,), stage="cancelled before it started"):
-            app.control.revoke(job_id)  # the worker drops the message; it would skip it anyway
+        self.store.finish(job_id, CANCELLED, allowed=(QUEUED,), stage="cancelled before it started")
         return self.status(job_id)
 
     @_needs_queue

@@ -3,7 +3,8 @@
 `JobRun` gives a pipeline its `RunContext`. A background thread keeps the
 job alive in the store (so a dead worker is noticed by `tasks.reaper`) and watches for a cancel
 request: the pipeline sees it at its next `check_cancelled()`, and if it has
-not stopped after the grace period the process is terminated.
+not stopped after the grace period the process is terminated. A job past its
+operation's time limit is stopped the same way, and fails saying so.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from redis.exceptions import RedisError
 
 from pipelines.context import RunContext
 from pipelines.imaging import encode_png
+from pipelines.registry import Operation
 from tasks.settings import Settings
-from tasks.store import CANCELLED, JobStore
+from tasks.store import CANCELLED, FAILED, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,13 @@ PROGRESS_INTERVAL = 0.1  # seconds between progress writes with the same stage
 
 
 class JobRun:
-    def __init__(self, store: JobStore, job_id: str, settings: Settings, terminate: Callable[[], None]):
+    def __init__(self, store: JobStore, job_id: str, settings: Settings, terminate: Callable[[], None],
+                 op: Operation):
         self.store, self.job_id, self.settings, self.terminate = store, job_id, settings, terminate
+        self.time_limit = op.time_limit
+        self.time_limit_message = f"{op.title} took longer than its {op.time_limit} s limit and was stopped."
+        self.timed_out = False
+        self._began = time.monotonic()
         self._stop = threading.Event()
         self._cancel_seen_at: float | None = None
         self._last_write = (0.0, "")
@@ -57,6 +64,9 @@ class JobRun:
             log.warning("progress of job %s not written", self.job_id, exc_info=True)
 
     def is_cancelled(self) -> bool:
+        """Whether the job is to stop: a cancel was asked for, or its time is up."""
+        if self._cancel_seen_at is None and time.monotonic() - self._began > self.time_limit:
+            self.timed_out, self._cancel_seen_at = True, time.monotonic()
         try:
             requested = self.store.redis.hget(self.store.job_key(self.job_id), "cancel_requested")
         except RedisError:  # cannot tell now: the next check asks again
@@ -77,7 +87,11 @@ class JobRun:
 
     def _force_stop(self) -> None:
         grace = self.settings.cancel_grace
-        stage = f"cancelled (stopped by force: it did not stop within {grace:.0f} s)"
-        if self.store.finish(self.job_id, CANCELLED, stage=stage):
-            log.warning("job %s ignored cancel for %.0f s; terminating its process", self.job_id, grace)
+        if self.timed_out:
+            ended = self.store.finish(self.job_id, FAILED, error=self.time_limit_message)
+        else:
+            ended = self.store.finish(self.job_id, CANCELLED,
+                                      stage=f"cancelled (stopped by force: it did not stop within {grace:.0f} s)")
+        if ended:
+            log.warning("job %s did not stop for %.0f s; terminating its process", self.job_id, grace)
             self.terminate()

@@ -1,7 +1,7 @@
-"""One Celery task per operation in the catalogue, all sharing `OperationTask`.
+"""The one Celery task: start the next job of a queue in fair order, and run it.
 
-The message carries only the job id (JSON); inputs, parameters and results
-live in the job store. Whatever happens, the job ends in a state the user sees.
+The message carries only the queue's name (JSON); the job, its inputs, parameters and
+results live in the job store. Whatever happens, the job ends in a state the user sees.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import os
 import time
 from functools import cached_property
 
-from billiard.exceptions import SoftTimeLimitExceeded
 from celery import Task
 from pydantic import ValidationError
 from redis import Redis
@@ -20,7 +19,7 @@ from pipelines.catalogue import OPERATIONS
 from pipelines.errors import Cancelled, StudioError
 from pipelines.imaging import decode_image, encode_png
 from pipelines.registry import Operation, is_out_of_memory, release_models
-from tasks.celery_app import app, settings
+from tasks.celery_app import RUN_NEXT, app, settings
 from tasks.job_run import JobRun
 from tasks.store import CANCELLED, FAILED, SUCCEEDED, JobStore
 
@@ -29,43 +28,48 @@ OUT_OF_MEMORY = ("{title} ran out of GPU memory; the worker freed its models and
                  "image, size or number of images, or set STUDIO_SD_CPU_OFFLOAD=1 / STUDIO_SD_ATTENTION_SLICING=1 "
                  "on the GPU workers.")
 
-class OperationTask(Task):
-    """Runs one job of an operation from its record in the store."""
+class RunNext(Task):
+    """Starts the next job of a queue in fair order and runs it with its operation."""
 
     @cached_property
     def store(self) -> JobStore:
         return JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
 
-    def execute(self, op: Operation, job_id: str) -> dict[str, str]:
-        begun = self.store.begin(job_id, self.request.hostname or "worker", os.getpid(), op.all_inputs,
-                                 settings.lost_after)
-        if begun is None:
-            return {"state": "skipped"}  # ended or expired before it got here, or runs elsewhere
-        job, inputs = begun
+    def execute(self, queue: str) -> dict[str, str]:
+        taken = self.store.take(queue, self.request.hostname or "worker", os.getpid(), settings.lost_after)
+        if taken is None:
+            return {"state": "skipped"}  # its job was cancelled, expired, or taken by another message
+        job_id, job, inputs = taken
+        op = OPERATIONS.get(job["operation"])
         started = time.monotonic()
-        state, outputs, fields = self._run(op, job_id, job, inputs)
+        if op is None:  # queued by a newer version of the studio
+            state, outputs, fields = FAILED, [], {"error": f"This worker has no operation {job['operation']!r}."}
+        else:
+            state, outputs, fields = self._run(op, job_id, job, inputs)
         self.store.finish(job_id, state, outputs=outputs, run_seconds=round(time.monotonic() - started, 3), **fields)
         return {"state": state}
 
     def _run(self, op: Operation, job_id: str, job: dict[str, str], inputs: dict[str, bytes | None]
              ) -> tuple[str, list[bytes], dict[str, object]]:
-        terminate = lambda: app.control.revoke(job_id, terminate=True, signal="SIGKILL")  # noqa: E731
+        task_id = self.request.id
+        terminate = lambda: app.control.revoke(task_id, terminate=True, signal="SIGKILL")  # noqa: E731
+        run = JobRun(self.store, job_id, settings, terminate, op)
         try:
-            with JobRun(self.store, job_id, settings, terminate) as ctx:
-                images = {name: decode_image(self._input(name, data), settings.max_pixels)
-                          for name, data in inputs.items() if data is not None or name in op.inputs}
+            with run as ctx:
+                images = {name: decode_image(self._input(name, inputs.get(name)), settings.max_pixels)
+                          for name in op.all_inputs if inputs.get(name) is not None or name in op.inputs}
                 result = op.run(images, op.params.model_validate_json(job["params"]), ctx)
                 outputs = [encode_png(image) for image in result.images]
             return SUCCEEDED, outputs, {"engine": result.engine, "detail": result.detail, "percent": 100,
                                         "stage": "done", "notes": json.dumps(ctx.notes)}
         except Cancelled:
+            if run.timed_out:
+                return FAILED, [], {"error": run.time_limit_message}
             return CANCELLED, [], {"stage": "cancelled"}
         except StudioError as exc:
             return FAILED, [], {"error": str(exc)}
         except ValidationError as exc:
             return FAILED, [], {"error": f"Invalid parameters: {exc.errors()[0]['msg']}"}
-        except SoftTimeLimitExceeded:
-            return FAILED, [], {"error": f"{op.title} took longer than its {op.time_limit} s limit and was stopped."}
         except MemoryError:
             return FAILED, [], {"error": f"{op.title} ran out of memory; try a smaller image."}
         except Exception as exc:  # the worker keeps serving; the user gets a message, the log the traceback
@@ -85,13 +89,11 @@ class OperationTask(Task):
         return data
 
 
-def _task_for(op: Operation) -> Task:
-    @app.task(name=f"ops.{op.name}", base=OperationTask, bind=True, ignore_result=True,
-              soft_time_limit=op.time_limit, time_limit=op.time_limit + 30)
-    def run(self: OperationTask, job_id: str) -> dict[str, str]:
-        return self.execute(op, job_id)
-
-    return run
+# Each operation's own time limit is kept by JobRun; this one only catches a worker stuck
+# past every limit and its grace.
+HARD_LIMIT = max(op.time_limit for op in OPERATIONS.values()) + int(settings.cancel_grace) + 60
 
 
-TASKS = {name: _task_for(op) for name, op in OPERATIONS.items()}
+@app.task(name=RUN_NEXT, base=RunNext, bind=True, ignore_result=True, time_limit=HARD_LIMIT)
+def run_next(self: RunNext, queue: str) -> dict[str, str]:
+    return self.execute(queue)

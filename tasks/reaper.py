@@ -22,7 +22,7 @@ EVERY_SECONDS = 1.0
 
 def reap(store: JobStore, queues: tuple[str, ...] = ("cpu", "gpu")) -> list[tuple[str, str]]:
     """One pass: (job id, "requeued" or "failed") for each job it acted on."""
-    from tasks.celery_app import app
+    from tasks.celery_app import send_run_next
 
     acted = []
     for queue in queues:
@@ -30,9 +30,9 @@ def reap(store: JobStore, queues: tuple[str, ...] = ("cpu", "gpu")) -> list[tupl
             found = store.reap(job_id, MAX_ATTEMPTS)
             if found is None:
                 continue
-            outcome, operation = found
+            outcome, _ = found
             if outcome == "requeued":
-                app.send_task(f"ops.{operation}", args=[job_id], task_id=job_id, queue=queue, ignore_result=True)
+                send_run_next(queue)
             elif not store.finish(job_id, FAILED, allowed=(RUNNING,), error=(
                     f"The worker running this job stopped each time ({MAX_ATTEMPTS} runs): its process or machine "
                     "went away, perhaps out of memory on this image. Try a smaller image, or submit it again.")):

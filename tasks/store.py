@@ -5,7 +5,9 @@ Keys (all expire after the job TTL):
   studio:job:<id>:blob:<name> raw bytes: "in:image", "out:0", "preview"
   studio:job:<id>:done        list that gets the final state when the job ends (wakes `wait`)
   studio:job:<id>:alive       exists while the running job's worker beats (TTL: STUDIO_LOST_AFTER)
-  studio:waiting:<queue>      sorted set of queued job ids by submit time (queue position)
+  studio:waiting:<queue>      sorted set of queued job ids in fair order (see _ENQUEUE; queue position)
+  studio:vtime:<queue>        the fair tag of the job started last; studio:vlast:<queue>:<who> a
+                              visitor's last tag; studio:seq:<queue> the submit counter
   studio:running:<queue>      sorted set of running job ids by start time (ETAs of jobs behind them)
   studio:quota:<who>          sorted set of the queued and running job ids one visitor is held to (fair share)
   studio:history:<owner>      sorted set of a browser's or user's job ids by submit time (History, re-attach)
@@ -29,22 +31,55 @@ HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 
 # Each state change is one atomic script, so a finished job never changes again
 # and the worker spends one round trip per change.
-_BEGIN = """
--- KEYS: job, then its input image keys. ARGV: now, worker, pid, job id, seconds alive, ttl.
--- Only a queued job begins: a message redelivered after its worker died finds the job
--- still running (skipped), and the reaper queues it again with a message of its own.
-if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return nil end
-redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[1], 'worker', ARGV[2], 'pid', ARGV[3],
-           'stage', 'starting', 'percent', 0)
-redis.call('SET', KEYS[1] .. ':alive', ARGV[2], 'EX', ARGV[5])
-for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-local queue = redis.call('HGET', KEYS[1], 'queue')
-redis.call('ZREM', 'studio:waiting:' .. queue, ARGV[4])
-redis.call('ZADD', 'studio:running:' .. queue, ARGV[1], ARGV[4])
-local reply = {redis.call('HGETALL', KEYS[1])}
-for i = 2, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
-return reply
+_ENQUEUE = """
+-- KEYS: the queue's waiting set, its virtual time, the visitor's last tag, its sequence,
+-- the visitor's share.
+-- ARGV: job id, ttl. Start-time fair queueing: a job's tag is one past its visitor's
+-- previous job, but never behind the queue's virtual time (the tag of the job started
+-- last). A visitor who queues 32 jobs takes tags t .. t+31; one who comes later joins
+-- the round under way, so waiting jobs start round-robin across visitors. The waiting
+-- set is ordered by tag, then by submit order: positions and ETAs follow the fair order.
+-- A visitor's tag runs at most as far ahead as it has jobs waiting or running (KEYS[5],
+-- its share): jobs it cancelled do not push its next one back.
+local now = tonumber(redis.call('GET', KEYS[2]) or '0')
+local tag = now
+local last = redis.call('GET', KEYS[3])
+if last then tag = math.max(now, math.min(tonumber(last) + 1, now + redis.call('ZCARD', KEYS[5]))) end
+redis.call('SET', KEYS[3], tag, 'EX', ARGV[2])
+local score = tag * 1000000 + redis.call('INCR', KEYS[4]) % 1000000
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+redis.call('HSET', 'studio:job:' .. ARGV[1], 'fair', score)
+return score
+"""
+
+_TAKE = """
+-- KEYS: the queue's waiting set, its running set, its virtual time.
+-- ARGV: now, worker, pid, seconds alive, ttl.
+-- The first waiting job in fair order becomes running on this worker: its id, record and
+-- input images (name, bytes; '' for one that expired). Ids of jobs that ended or expired
+-- while they waited are dropped on the way; nil when none is waiting.
+while true do
+  local head = redis.call('ZPOPMIN', KEYS[1])
+  if #head == 0 then return nil end
+  local id, job = head[1], 'studio:job:' .. head[1]
+  if redis.call('HGET', job, 'state') == 'queued' then
+    redis.call('HSET', job, 'state', 'running', 'started_at', ARGV[1], 'worker', ARGV[2], 'pid', ARGV[3],
+               'stage', 'starting', 'percent', 0)
+    redis.call('HINCRBY', job, 'attempts', 1)
+    redis.call('SET', job .. ':alive', ARGV[2], 'EX', ARGV[4])
+    redis.call('EXPIRE', job, ARGV[5])
+    redis.call('ZADD', KEYS[2], ARGV[1], id)
+    local tag = math.floor(tonumber(head[2]) / 1000000)
+    if tag > tonumber(redis.call('GET', KEYS[3]) or '0') then redis.call('SET', KEYS[3], tag) end
+    local reply = {id, redis.call('HGETALL', job)}
+    for name in string.gmatch(redis.call('HGET', job, 'inputs') or '', '[^,]+') do
+      redis.call('EXPIRE', job .. ':blob:in:' .. name, ARGV[5])
+      reply[#reply + 1] = name
+      reply[#reply + 1] = redis.call('GET', job .. ':blob:in:' .. name) or ''
+    end
+    return reply
+  end
+end
 """
 
 _FINISH = """
@@ -128,11 +163,11 @@ local operation = redis.call('HGET', KEYS[1], 'operation')
 local runs = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if runs >= tonumber(ARGV[2]) then return {'fail', operation} end
 local queue = redis.call('HGET', KEYS[1], 'queue')
-local t = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'state', 'queued', 'percent', 0, 'stage', 'queued',
            'rerun', 'its worker stopped; running it again (run ' .. (runs + 1) .. ' of ' .. ARGV[2] .. ')')
 redis.call('ZREM', 'studio:running:' .. queue, ARGV[1])
-redis.call('ZADD', 'studio:waiting:' .. queue, t[1], ARGV[1])
+-- back in its place in the fair order (it has waited its turn already)
+redis.call('ZADD', 'studio:waiting:' .. queue, redis.call('HGET', KEYS[1], 'fair') or 0, ARGV[1])
 return {'requeued', operation}
 """
 
@@ -161,7 +196,8 @@ class JobStore:
     def __init__(self, redis: Redis, ttl: int):
         self.redis = redis
         self.ttl = ttl
-        self._begin = redis.register_script(_BEGIN)
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._take = redis.register_script(_TAKE)
         self._finish = redis.register_script(_FINISH)
         self._announce = redis.register_script(_ANNOUNCE)
         self._update = redis.register_script(_UPDATE)
@@ -218,7 +254,8 @@ class JobStore:
                   "attempts": 0, "quota": quota, "inputs": ",".join(inputs)}
         pipe.hset(self.job_key(job_id), mapping={**record, "owner": owner} if owner else record)
         pipe.expire(self.job_key(job_id), self.ttl)
-        pipe.zadd(self.waiting_key(queue), {job_id: now})
+        self._enqueue(keys=[self.waiting_key(queue), f"studio:vtime:{queue}", f"studio:vlast:{queue}:{quota}",
+                            f"studio:seq:{queue}", self.quota_key(quota)], args=[job_id, self.ttl], client=pipe)
         if owner:
             pipe.zadd(self.history_key(owner), {job_id: now})
             pipe.zremrangebyrank(self.history_key(owner), 0, -HISTORY_LIMIT - 1)
@@ -317,18 +354,19 @@ class JobStore:
         args = [",".join(allowed), self.ttl, job_id, len(pairs) // 2, *pairs, *outputs]
         return bool(self._finish(keys=keys, args=args))
 
-    def begin(self, job_id: str, worker: str, pid: int, inputs: tuple[str, ...], alive_seconds: float
-              ) -> tuple[dict[str, str], dict[str, bytes | None]] | None:
-        """Mark the queued job running on this worker (alive for `alive_seconds` until its
-        first beat) and return its record and input images. None if it is not queued: it
-        ended (cancelled, failed), expired, or runs elsewhere; runs are counted in attempts."""
-        keys = [self.job_key(job_id), *(self.blob_key(job_id, f"in:{name}") for name in inputs)]
-        reply = self._begin(keys=keys, args=[time.time(), worker, pid, job_id, max(1, round(alive_seconds)),
-                                             self.ttl])
+    def take(self, queue: str, worker: str, pid: int, alive_seconds: float
+             ) -> tuple[str, dict[str, str], dict[str, bytes | None]] | None:
+        """The next job of `queue` in fair order, marked running on this worker (alive for
+        `alive_seconds` until its first beat): its id, record and input images (None for
+        one that expired). None when no job is waiting. Runs are counted in attempts."""
+        keys = [self.waiting_key(queue), self.running_key(queue), f"studio:vtime:{queue}"]
+        reply = self._take(keys=keys, args=[time.time(), worker, pid, max(1, round(alive_seconds)), self.ttl])
         if not reply:
             return None
-        raw, *blobs = reply
-        return {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}, dict(zip(inputs, blobs))
+        job_id, raw, *blobs = reply
+        record = {raw[i].decode(): raw[i + 1].decode() for i in range(0, len(raw), 2)}
+        inputs = {blobs[i].decode(): blobs[i + 1] or None for i in range(0, len(blobs), 2)}
+        return job_id.decode(), record, inputs
 
     def jobs_ahead(self, job_id: str, queue: str, limit: int = 200) -> tuple[list[dict[str, str]], int] | None:
         """The records of the jobs running on `queue` and of (at most `limit` of) those

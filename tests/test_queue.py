@@ -47,9 +47,10 @@ def test_images_travel_as_raw_bytes_with_a_ttl_not_in_messages(client, tiny_png)
     stored = redis.get(client.store.blob_key(job, "in:image"))
     assert stored == tiny_png
     assert 0 < redis.ttl(client.store.blob_key(job, "in:image")) <= client.settings.job_ttl
-    message = json.loads(redis.lindex("gpu", 0))
-    assert message["headers"]["id"] == job and message["content-type"] == "application/json"
-    assert json.loads(__import__("base64").b64decode(message["body"]))[0] == [job]
+    message = json.loads(redis.lindex("gpu", 0))  # "run the next job of the gpu queue": no job, no image
+    assert message["headers"]["task"] == "studio.run_next" and message["content-type"] == "application/json"
+    assert json.loads(__import__("base64").b64decode(message["body"]))[0] == ["gpu"]
+    assert len(message["body"]) < 200
     client.cancel(job)
 
 
@@ -329,3 +330,41 @@ def test_a_worker_announces_itself_again_after_redis_comes_back_empty(tmp_path):
     finally:
         worker.stop()
         server.stop()
+
+
+def test_waiting_jobs_start_round_robin_across_visitors(client, cpu_worker, tiny_png):
+    """One visitor queues eight jobs, then three others one each: theirs are next in line
+    (positions say so at once) and start before the first visitor's second job; the
+    first visitor's own jobs keep their order, and all of them run (work-conserving)."""
+    params = {"engine": "identity-cpu", "steps": 1, "step_seconds": 0.5}
+    batch = [client.submit("diagnostic", {"image": tiny_png}, params, quota="ip:198.51.100.1") for _ in range(8)]
+    wait_for(lambda: running(client, batch[0]))
+    others = [client.submit("diagnostic", {"image": tiny_png}, params, quota=f"ip:203.0.113.{n}") for n in range(3)]
+    assert [client.status(job).position for job in others] == [1, 2, 3]
+    assert client.status(batch[1]).position == 4
+    ended = {job: client.wait(job, timeout=60) for job in batch + others}
+    assert all(status.state == "succeeded" for status in ended.values())
+    started = {job: float(client.store.get(job)["started_at"]) for job in batch + others}
+    assert max(started[job] for job in others) < started[batch[1]]
+    assert [started[job] for job in batch] == sorted(started[job] for job in batch)
+
+
+def test_a_job_past_its_time_limit_is_stopped_at_its_next_check_or_by_force(client):
+    """JobRun keeps each operation's time limit: the pipeline's next check stops it, and
+    one that does not stop within the grace period is ended and its process terminated."""
+    from types import SimpleNamespace
+
+    from tasks.job_run import JobRun
+
+    store, job_id = client.store, "f" * 32
+    store.create(job_id, {"operation": "diagnostic", "params": "{}"}, {}, "limits", "local")
+    assert store.take("limits", "test", os.getpid(), 5)[0] == job_id
+    terminated = []
+    run = JobRun(store, job_id, client.settings, lambda: terminated.append(True),
+                 SimpleNamespace(time_limit=1, title="Slow thing"))
+    with run as ctx:
+        wait_for(ctx.is_cancelled, timeout=10)
+        assert run.timed_out  # what a pipeline's check_cancelled() would now stop at
+        wait_for(lambda: terminated, timeout=client.settings.cancel_grace + 10)  # it did not stop
+    record = store.get(job_id)
+    assert record["state"] == "failed" and record["error"] == "Slow thing took longer than its 1 s limit and was stopped."

@@ -196,12 +196,14 @@ def serve_ui(args: argparse.Namespace) -> None:
     from tasks.client import StudioClient
     from tasks.reaper import Reaper
     from tasks.webhooks import WebhookDispatcher
+    from ui import connections
     from ui.app import CSS, HEAD, build_app
     from ui.browser_key import BrowserKey
     from ui.cancel_requests import CancelRequests
     from ui.credentials import Credentials, tokens_from_env
     from ui.guard import Guard
     from ui.rest import build_api, schema_routes
+    from ui.upload_budget import UploadBudget
 
     client = StudioClient()
     login = tuple(args.auth.split(":", 1)) if args.auth else None
@@ -212,8 +214,12 @@ def serve_ui(args: argparse.Namespace) -> None:
     api = build_api(client, credentials)
     demo = build_app(client)
     upload = client.settings.max_upload_bytes
-    guard = Middleware(Guard, max_body=3 * upload + 2**20, credentials=credentials)  # 2 images, base64
+    uploads = UploadBudget(int(float(os.environ.get("STUDIO_UPLOAD_BUDGET_MB") or 2048) * 2**20),
+                           client.settings.job_ttl)
+    guard = Middleware(Guard, max_body=3 * upload + 2**20, credentials=credentials,  # 2 images, base64
+                       uploads=uploads)
     middleware = [guard, Middleware(BrowserKey), Middleware(CancelRequests)]  # the first is the outermost
+    connections.install()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS, head=HEAD,
                 max_file_size=upload, prevent_thread_lock=True,
                 app_kwargs={"routes": api.routes + schema_routes(api), "docs_url": None, "redoc_url": None,

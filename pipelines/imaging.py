@@ -103,14 +103,17 @@ def to_standard_mode(image: Image.Image) -> Image.Image:
 
 
 def _scale_to_8bit(image: Image.Image) -> Image.Image:
-    """16/32-bit greyscale -> 8-bit, keeping the full range of the format."""
-    array = np.asarray(image, dtype=np.float64)
-    if image.mode == "F":
-        low, high = float(array.min()), float(array.max())
-    else:
-        low, high = 0.0, 65535.0 if image.mode.startswith("I;16") or array.max() <= 65535 else float(array.max())
-    scaled = (array - low) * (255.0 / max(high - low, 1e-9))
-    return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
+    """16/32-bit greyscale -> 8-bit, keeping the full range of the format, without wide
+    copies of a 40-megapixel image (in place for 16 bits, Pillow's linear map for 32)."""
+    if image.mode.startswith("I;16"):
+        values = np.array(image, dtype=np.uint16)
+        np.right_shift(values, 8, out=values)
+        return Image.fromarray(values.astype(np.uint8), "L")
+    low, high = image.getextrema()
+    if image.mode != "F":
+        low, high = 0, 65535 if high <= 65535 else high
+    scale = 255.0 / max(high - low, 1e-9)
+    return image.point(lambda value: (value - low) * scale).convert("L")
 
 
 def _adobe_inverted(image: Image.Image) -> bool:

@@ -194,7 +194,7 @@ class StudioClient:
             raise InvalidInput(f"The batch has {len(items)} items but {len(per_item)} parameter sets.")
         job_ids = [secrets.token_hex(16) for _ in items]
         if quota is not None:
-            self._admit(quota, job_ids)
+            self._admit(quota, job_ids, sum(len(data or b"") for images in items for data in images.values()))
         try:
             prepared, workers = [], list(self.store.workers().values())
             for index, (images, item_params) in enumerate(zip(items, per_item)):
@@ -235,9 +235,10 @@ class StudioClient:
             fields["callback_url"] = check_callback_url(callback_url)
         return fields, {name: images[name] for name in given}, queue
 
-    def _admit(self, quota: str, job_ids: list[str]) -> None:
-        """Count `job_ids` against the visitor `quota`, or Busy if the studio or the
-        visitor has too many waiting (the visitor's share is checked and taken at once)."""
+    def _admit(self, quota: str, job_ids: list[str], size: int) -> None:
+        """Count `job_ids` (with `size` bytes of images) against the visitor `quota`, or
+        Busy if the studio or the visitor has too many waiting or too much kept in memory
+        (the visitor's share of jobs is checked and taken at once)."""
         count = len(job_ids)
         waiting = self.store.waiting_count(("cpu", "gpu"))
         if waiting + count > self.settings.max_waiting:
@@ -245,6 +246,15 @@ class StudioClient:
             workers = max(1, len(self.store.workers()))
             retry = max(10.0, waiting * sum(known) / len(known) / workers)  # until about this many have run
             raise Busy(f"The studio is busy ({waiting} jobs are waiting); try again in about {retry:.0f} s.", retry)
+        memory = self.store.redis.info("memory")
+        if memory.get("maxmemory") and memory["used_memory"] + size > 0.9 * memory["maxmemory"]:
+            raise Busy("The studio's memory is nearly full; try again in a few minutes.", 60)
+        stored, most_stored = self.store.stored_bytes(quota), self.settings.max_stored_bytes
+        if stored + size > most_stored:
+            raise Busy(f"Your jobs' images take {stored / 2**20:.0f} MB of the studio's memory and these would add "
+                       f"{size / 2**20:.0f} MB; one visitor may keep {most_stored / 2**20:.0f} MB. Delete some "
+                       f"from the History, or wait: results expire {self.settings.job_ttl // 60} min after their "
+                       "job ends.", 60)
         most = self.settings.max_jobs_per_owner
         active = self.store.reserve(quota, job_ids, most)
         if active is not None:

@@ -14,6 +14,7 @@ from functools import cached_property
 from celery import Task
 from pydantic import ValidationError
 from redis import Redis
+from redis.exceptions import OutOfMemoryError
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import Cancelled, StudioError
@@ -46,7 +47,16 @@ class RunNext(Task):
             state, outputs, fields = FAILED, [], {"error": f"This worker has no operation {job['operation']!r}."}
         else:
             state, outputs, fields = self._run(op, job_id, job, inputs)
-        self.store.finish(job_id, state, outputs=outputs, run_seconds=round(time.monotonic() - started, 3), **fields)
+        seconds = round(time.monotonic() - started, 3)
+        try:
+            self.store.finish(job_id, state, outputs=outputs, run_seconds=seconds, **fields)
+        except OutOfMemoryError:  # Redis is full: the job fails saying so, and is not run again
+            log.warning("job %s: no room in Redis for its %d result(s)", job_id, len(outputs))
+            self.store.drop_images(job_id)
+            self.store.finish(job_id, FAILED, run_seconds=seconds, error=(
+                "The studio is out of memory: the result could not be stored. Try again later, or with a "
+                "smaller image."))
+            state = FAILED
         return {"state": state}
 
     def _run(self, op: Operation, job_id: str, job: dict[str, str], inputs: dict[str, bytes | None]

@@ -21,6 +21,7 @@ class Settings:
     lost_after: float  # a running job whose heartbeat is older than this is failed as lost
     max_jobs_per_owner: int  # queued + running jobs one browser, user or token may have
     max_waiting: int  # queued jobs in all, beyond which submissions are turned away for a while
+    max_stored_bytes: int  # images one visitor's jobs may keep in Redis (inputs and results)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,4 +36,5 @@ class Settings:
             lost_after=float(_env("STUDIO_LOST_AFTER", "10")),
             max_jobs_per_owner=int(_env("STUDIO_MAX_JOBS_PER_OWNER", "32")),
             max_waiting=int(_env("STUDIO_MAX_WAITING", "200")),
+            max_stored_bytes=int(float(_env("STUDIO_MAX_STORED_MB", "512")) * 1024 * 1024),
         )

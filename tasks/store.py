@@ -10,6 +10,7 @@ Keys (all expire after the job TTL):
                               visitor's last tag; studio:seq:<queue> the submit counter
   studio:running:<queue>      sorted set of running job ids by start time (ETAs of jobs behind them)
   studio:quota:<who>          sorted set of the queued and running job ids one visitor is held to (fair share)
+  studio:stored:<who>         sorted set: a visitor's job ids by the bytes of their images kept in Redis
   studio:history:<owner>      sorted set of a browser's or user's job ids by submit time (History, re-attach)
   studio:batch:<id>           list of the job ids of a batch, in order
   studio:stats:<operation>    hash: moving average of run times of succeeded jobs (for ETAs)
@@ -89,7 +90,11 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state or not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then return 0 end
 local fields_end = 4 + 2 * tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], unpack(ARGV, 5, fields_end))
-for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[fields_end + i - 2], 'EX', ARGV[2]) end
+local stored = 0  -- bytes this job adds to (or frees from) its visitor's share of memory
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[fields_end + i - 2], 'EX', ARGV[2])
+  stored = stored + string.len(ARGV[fields_end + i - 2])
+end
 local queue = redis.call('HGET', KEYS[1], 'queue')
 redis.call('ZREM', 'studio:waiting:' .. queue, ARGV[3])
 redis.call('ZREM', 'studio:running:' .. queue, ARGV[3])
@@ -100,7 +105,14 @@ if quota then redis.call('ZREM', 'studio:quota:' .. quota, ARGV[3]) end
 local keep = redis.call('HEXISTS', KEYS[1], 'owner') == 1
 for name in string.gmatch(redis.call('HGET', KEYS[1], 'inputs') or '', '[^,]+') do
   if keep then redis.call('EXPIRE', KEYS[1] .. ':blob:in:' .. name, ARGV[2])
-  else redis.call('DEL', KEYS[1] .. ':blob:in:' .. name) end
+  else
+    stored = stored - redis.call('STRLEN', KEYS[1] .. ':blob:in:' .. name)
+    redis.call('DEL', KEYS[1] .. ':blob:in:' .. name)
+  end
+end
+if quota then
+  redis.call('ZINCRBY', 'studio:stored:' .. quota, stored, ARGV[3])
+  redis.call('EXPIRE', 'studio:stored:' .. quota, ARGV[2])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local seconds = redis.call('HGET', KEYS[1], 'run_seconds')
@@ -233,6 +245,10 @@ class JobStore:
         return f"studio:quota:{who}"
 
     @staticmethod
+    def stored_key(who: str) -> str:
+        return f"studio:stored:{who}"
+
+    @staticmethod
     def history_key(owner: str) -> str:
         return f"studio:history:{owner}"
 
@@ -256,6 +272,8 @@ class JobStore:
         pipe.expire(self.job_key(job_id), self.ttl)
         self._enqueue(keys=[self.waiting_key(queue), f"studio:vtime:{queue}", f"studio:vlast:{queue}:{quota}",
                             f"studio:seq:{queue}", self.quota_key(quota)], args=[job_id, self.ttl], client=pipe)
+        pipe.zadd(self.stored_key(quota), {job_id: sum(map(len, inputs.values()))})
+        pipe.expire(self.stored_key(quota), self.ttl)
         if owner:
             pipe.zadd(self.history_key(owner), {job_id: now})
             pipe.zremrangebyrank(self.history_key(owner), 0, -HISTORY_LIMIT - 1)
@@ -267,6 +285,20 @@ class JobStore:
         or running jobs: None when they were counted, else how many it has now."""
         active = self._reserve(keys=[self.quota_key(quota)], args=[most, time.time(), self.ttl, *job_ids])
         return None if active == -1 else int(active)
+
+    def stored_bytes(self, quota: str) -> int:
+        """Bytes of images the visitor's jobs keep in Redis (inputs while they wait or are
+        in a History, results until they expire); jobs gone are dropped on the way."""
+        key = self.stored_key(quota)
+        entries = self.redis.zrange(key, 0, -1, withscores=True)
+        live = set(self._live_ids(key, [job_id for job_id, _ in entries]))
+        return int(sum(size for job_id, size in entries if job_id.decode() in live))
+
+    def drop_images(self, job_id: str) -> None:
+        """Delete a job's input and preview images (allowed when Redis is out of memory)."""
+        record = self.get(job_id) or {}
+        names = [f"in:{name}" for name in record.get("inputs", "").split(",") if name] + ["preview"]
+        self.redis.delete(*(self.blob_key(job_id, name) for name in names))
 
     def release(self, quota: str, job_ids: list[str]) -> None:
         """Give back a reservation whose jobs were not queued after all."""
@@ -307,6 +339,8 @@ class JobStore:
         names += [f"out:{index}" for index in range(int(record.get("outputs", 0)))] + ["preview"]
         self.redis.delete(self.job_key(job_id), self.done_key(job_id), *(self.blob_key(job_id, n) for n in names))
         self.redis.zrem(self.history_key(owner), job_id)
+        if record.get("quota"):
+            self.redis.zrem(self.stored_key(record["quota"]), job_id)
 
     def create_batch(self, batch_id: str, job_ids: list[str]) -> None:
         self.redis.rpush(self.batch_key(batch_id), *job_ids)

@@ -367,4 +367,45 @@ def test_a_job_past_its_time_limit_is_stopped_at_its_next_check_or_by_force(clie
         assert run.timed_out  # what a pipeline's check_cancelled() would now stop at
         wait_for(lambda: terminated, timeout=client.settings.cancel_grace + 10)  # it did not stop
     record = store.get(job_id)
-    assert record["state"] == "failed" and record["error"] == "Slow thing took longer than its 1 s limit and was stopped."
+    assert record["state"] == "failed"
+    assert record["error"] == "Slow thing took longer than its 1 s limit and was stopped."
+
+
+def noise_png(side: int, seed: int = 0) -> bytes:
+    rng = __import__("numpy").random.default_rng(seed)
+    return encode(Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype="uint8")))
+
+
+def test_a_visitor_keeps_a_bounded_share_of_memory(client, cpu_worker):
+    """Results count against the visitor's share until they expire or are deleted."""
+    from dataclasses import replace
+
+    from tasks.client import Busy, StudioClient
+
+    photo = noise_png(300)  # about 270 KB, and as much again as a result
+    budgeted = StudioClient(replace(client.settings, max_stored_bytes=len(photo) * 5 // 2))
+    params = {"engine": "identity-cpu", "steps": 1}
+    first = budgeted.submit("diagnostic", {"image": photo}, params, quota="ip:192.0.2.55", owner="browser:m")
+    assert budgeted.wait(first, timeout=30).state == "succeeded"  # its input (History) and result are kept
+    with pytest.raises(Busy, match="Your jobs' images take"):
+        budgeted.submit("diagnostic", {"image": photo}, params, quota="ip:192.0.2.55", owner="browser:m")
+    other = budgeted.submit("diagnostic", {"image": photo}, params, quota="ip:192.0.2.56")  # others still may
+    budgeted.delete(first, "browser:m")
+    again = budgeted.submit("diagnostic", {"image": photo}, params, quota="ip:192.0.2.55", owner="browser:m")
+    assert budgeted.wait(again, timeout=30).state == "succeeded" and client.wait(other).state == "succeeded"
+
+
+def test_a_result_that_finds_redis_full_fails_saying_so_and_is_not_run_again(client, cpu_worker):
+    redis = client.store.redis
+    job = client.submit("diagnostic", {"image": noise_png(1000)}, {"engine": "identity-cpu", "steps": 1,
+                                                                   "step_seconds": 2})
+    wait_for(lambda: client.status(job).stage == "step 1/1 under way")
+    limit = redis.config_get("maxmemory")["maxmemory"]
+    redis.config_set("maxmemory", redis.info("memory")["used_memory"] - 1_000_000)  # full: writes are refused
+    try:
+        wait_for(lambda: client.status(job).done, timeout=30)
+    finally:
+        redis.config_set("maxmemory", limit)
+    status = client.status(job)
+    assert status.state == "failed" and "out of memory" in status.error
+    assert client.store.get(job)["attempts"] == "1"

@@ -27,7 +27,15 @@ WAITS = {"operation": "style_transfer", "params": '{"engine": "sd-img2img"}'}  #
 @pytest.fixture(scope="module")
 def shared(cpu_worker):
     ui = UIProcess(STUDIO_API_TOKENS="alice:tok-a,bob:tok-b", STUDIO_API_TOKEN=None, STUDIO_DIAGNOSTIC=None,
-                   STUDIO_MAX_JOBS_PER_OWNER="3")
+                   STUDIO_MAX_JOBS_PER_OWNER="3", STUDIO_UPLOAD_BUDGET_MB="20")
+    yield ui
+    ui.stop()
+
+
+@pytest.fixture(scope="module")
+def slowloris_ui(cpu_worker):
+    ui = UIProcess(STUDIO_API_TOKENS="alice:tok-a", STUDIO_API_TOKEN=None, STUDIO_HEADER_SECONDS="2",
+                   STUDIO_CONNECTIONS_PER_ADDRESS="20")
     yield ui
     ui.stop()
 
@@ -199,3 +207,99 @@ def test_failed_logins_slow_down_per_address_and_per_user(login):
     basic = [requests.get(login.url + "docs", auth=("ada", "nope"), headers={"X-Forwarded-For": "192.0.2.9"},
                           timeout=10).status_code for _ in range(7)]
     assert basic[:5] == [401] * 5 and basic[-1] == 429, basic
+
+
+# -- pixels -----------------------------------------------------------------------------------------
+
+def png(image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **options)
+    return buffer.getvalue()
+
+
+def test_pixel_floods_leave_the_ui_as_it_was(shared):
+    """12 truncated 40-megapixel RGBA PNGs, then a 40-megapixel 16-bit one (with an empty
+    mask, so nothing is queued): refused or checked, and the UI's memory comes back."""
+    import numpy as np
+    from PIL import Image
+
+    side = 6300  # 39.7 megapixels
+    truncated = png(Image.new("RGBA", (side, side)), compress_level=9)
+    truncated = truncated[:len(truncated) // 2]
+    deep = png(Image.fromarray(np.zeros((side, side), np.uint16)), compress_level=9)
+    mask = png(Image.new("1", (side, side)), compress_level=9)
+    assert len(truncated) + len(deep) + len(mask) < 2_000_000
+    before = rss_mb(shared.process.pid)
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda _: submit(shared, truncated, ALICE, operation="remove_background"), range(12)))
+    assert all(a.status_code == 422 and "truncated" in a.text for a in answers), answers[0].text
+    answer = requests.post(f"{shared.url}api/v1/tasks/submit/", headers=ALICE, timeout=60,
+                           data={"operation": "remove_object"},
+                           files={"image": ("deep.png", deep), "mask": ("mask.png", mask)})
+    assert answer.status_code == 422 and "mask" in answer.text.lower(), answer.text
+    assert rss_mb(shared.process.pid) - before < 200
+
+
+# -- connections ------------------------------------------------------------------------------------
+
+def partial_request(ui: UIProcess, source: str = "127.0.0.1"):
+    """A socket from `source` that sends the start of a request's headers and no more."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", ui.port))
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    sock.settimeout(30)
+    return sock
+
+
+def closed(sock) -> bool:
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_slow_headers_are_cut_off_and_one_address_holds_a_bounded_number_of_connections(slowloris_ui):
+    import time
+
+    started = time.monotonic()
+    slow = partial_request(slowloris_ui)
+    assert closed(slow) and time.monotonic() - started < 10  # STUDIO_HEADER_SECONDS=2 here
+    held = [partial_request(slowloris_ui, "127.0.0.2") for _ in range(20)]  # the most one address may hold
+    extra = partial_request(slowloris_ui, "127.0.0.2")
+    extra.settimeout(1.5)
+    assert closed(extra)  # at once, not after the header time
+    page = requests.get(slowloris_ui.url, headers=ALICE, timeout=5)  # another visitor is served meanwhile
+    assert page.status_code == 200
+    for sock in held + [slow, extra]:
+        sock.close()
+
+
+def test_open_streams_are_capped_per_visitor(shared):
+    visitor = {**ALICE, "X-Forwarded-For": "198.51.100.77"}
+    streams = [requests.get(f"{shared.url}gradio_api/heartbeat/s{n}", headers=visitor, stream=True, timeout=10)
+               for n in range(32)]
+    try:
+        assert all(stream.status_code == 200 for stream in streams)
+        refused = requests.get(f"{shared.url}gradio_api/heartbeat/s32", headers=visitor, stream=True, timeout=10)
+        assert refused.status_code == 429 and "32 pages or streams" in refused.text
+        other = requests.get(f"{shared.url}gradio_api/heartbeat/o", headers=ALICE, stream=True, timeout=10)
+        assert other.status_code == 200
+        other.close()
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def test_uploads_to_disk_count_against_a_budget(shared):
+    """20 MB per visitor here: two 8 MB uploads pass, the third is refused before it is
+    written; another visitor may still upload."""
+    visitor = {**BOB, "X-Forwarded-For": "198.51.100.88"}
+    upload = lambda headers: requests.post(f"{shared.url}gradio_api/upload", headers=headers, timeout=60,  # noqa: E731
+                                           files={"files": ("big.png", bytes(8 * 2**20))})
+    assert [upload(visitor).status_code for _ in range(2)] == [200, 200]
+    third = upload(visitor)
+    assert third.status_code == 429 and "20 MB" in third.text, third.text
+    assert upload({**BOB, "X-Forwarded-For": "198.51.100.89"}).status_code == 200

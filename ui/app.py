@@ -71,8 +71,10 @@ HEAD = """<script>
 def build_app(client: StudioClient | None = None) -> gr.Blocks:
     client = client or StudioClient()
     warm_up_matplotlib()
-    # Gradio's copies of uploads and results: checked hourly, removed after a day
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 86400)) as demo:
+    # Gradio's copies of uploads and results: removed within the job TTL (checked every
+    # quarter of it), so one visitor's upload budget bounds the disk they can fill
+    ttl = client.settings.job_ttl
+    with gr.Blocks(title=TITLE, delete_cache=(max(60, ttl // 4), max(60, ttl * 3 // 4))) as demo:
         gr.Markdown(f"# {TITLE}")
         destinations = []
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, not a "..." menu

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
 
 from ui.credentials import TOKEN_COOKIE, Credentials, cookie_value
 from ui.json_shape import BadShape, check_shape
 from ui.login_throttle import LoginThrottle
+from ui.upload_budget import UploadBudget
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -38,6 +40,9 @@ REST = "/api/v1/"
 # Bodies that are a few fields: a session hash, a login
 SMALL_BODIES = {path: 4096 for path in (*LOGIN_FORM, "/gradio_api/cancel", "/gradio_api/reset",
                                        "/gradio_api/reset/")}
+UPLOAD = "/gradio_api/upload"  # Gradio writes these to its file cache on disk
+STREAMS = ("/heartbeat/", "/queue/data")  # Gradio's server-sent event streams, one or two per open page
+STREAMS_PER_VISITOR = 32
 JSON_LIMIT = 2 * 2**20  # Gradio's own JSON bodies carry text and file references, never images
 SECURITY_HEADERS = [
     (b"content-security-policy", b"frame-ancestors 'self'; object-src 'none'; base-uri 'self'"),
@@ -74,10 +79,11 @@ class BodyTooLarge(Exception):
 
 class Guard:
     def __init__(self, app: Callable, max_body: int, credentials: Credentials | None = None,
-                 throttle: LoginThrottle | None = None):
-        self.app, self.max_body = app, max_body
+                 throttle: LoginThrottle | None = None, uploads: UploadBudget | None = None):
+        self.app, self.max_body, self.uploads = app, max_body, uploads
         self.credentials = credentials or Credentials()
         self.throttle = throttle or LoginThrottle()
+        self.streams: Counter[str] = Counter()  # open event streams per visitor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -100,6 +106,16 @@ class Guard:
         limit = self._body_limit(scope, headers)
         if length.isdigit() and int(length) > limit:
             return await _answer(send, 413, self._too_large(int(length), limit))
+        if scope.get("method") == "POST" and scope.get("path") == UPLOAD and self.uploads is not None:
+            size = int(length) if length.isdigit() else limit
+            if not self.uploads.allows(address, size):
+                return await _answer(send, 429, (
+                    f"You uploaded {self.uploads.used(address) / 2**20:.0f} MB recently, the most one visitor may "
+                    f"within {self.uploads.window / 60:.0f} min is {self.uploads.budget / 2**20:.0f} MB; "
+                    "try again later."), {"retry-after": "60"})
+            self.uploads.add(address, size)
+        if scope.get("method") == "GET" and any(part in scope.get("path", "") for part in STREAMS):
+            return await self._counted_stream(scope, receive, send, address)
         if scope.get("method") == "POST" and scope.get("path") in LOGIN_FORM and self.credentials.login:
             return await self._counted_login(scope, receive, send, address, limit)
         if headers.get("content-type", "").startswith("application/json"):
@@ -177,6 +193,20 @@ class Guard:
             self.throttle.succeeded(address, user)
         elif status in (400, 401):
             self.throttle.failed(address, user)
+
+    async def _counted_stream(self, scope: Scope, receive: Receive, send: Send, address: str) -> None:
+        """An event stream held open (a page's heartbeat, its queue's updates), at most
+        STREAMS_PER_VISITOR at once per visitor."""
+        if self.streams[address] >= STREAMS_PER_VISITOR:
+            return await _answer(send, 429, f"You have {STREAMS_PER_VISITOR} pages or streams open, the most one "
+                                            "visitor may; close some.", {"retry-after": "5"})
+        self.streams[address] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.streams[address] -= 1
+            if not self.streams[address]:
+                del self.streams[address]
 
     async def _checked_json(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """A JSON body, read whole (within `limit`) and checked for its shape before any

@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -109,45 +106,7 @@ def status_cost(client, keys: int) -> None:
     client.cancel(job)
 
 
-class Launcher:
-    """`python launch.py` as the README starts it, on free ports, with its own cache folder."""
-
-    def __init__(self, folder: Path):
-        port = stack._free_port()
-        env = {**os.environ, "STUDIO_REDIS_PORT": str(stack._free_port()), "XDG_CACHE_HOME": str(folder / "cache"),
-               "STUDIO_DIAGNOSTIC": "1", "STUDIO_MAX_JOBS_PER_OWNER": "100000", "STUDIO_MAX_WAITING": "100000"}
-        env.pop("REDIS_URL", None)
-        self.process = subprocess.Popen([sys.executable, "launch.py", "--port", str(port)], cwd=stack.ROOT, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        self.url, self.api = f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/api/v1"
-        stack.wait_up(f"{self.api}/operations/", self.process)
-        time.sleep(5)  # the workers announce themselves
-
-    def server_pid(self) -> int:
-        """The embedded server, a child of the launcher (started again by its supervisor thread, if it was)."""
-        return next(pid for pid in stack.children(self.process.pid)
-                    if b"valkey-server" in Path(f"/proc/{pid}/cmdline").read_bytes())
-
-    def submit(self, steps: int = 5, step_seconds: float = 0.1) -> str:
-        answer = requests.post(f"{self.api}/tasks/submit/", files={"image": ("tiny.png", tiny_png(), "image/png")},
-                               data={"operation": "diagnostic",
-                                     "params": json.dumps({"steps": steps, "step_seconds": step_seconds})},
-                               timeout=60)
-        answer.raise_for_status()
-        return answer.json()["id"]
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGINT)
-        self.process.wait(timeout=60)
-
-
-def tiny_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), "gray").save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def server_restart(launcher: Launcher) -> None:
+def server_restart(launcher: stack.Launcher) -> None:
     jobs = [launcher.submit() for _ in range(30)]
     time.sleep(2)  # the append-only file is written each second
     os.kill(launcher.server_pid(), signal.SIGKILL)
@@ -164,7 +123,7 @@ def server_restart(launcher: Launcher) -> None:
           "(targets: 0 lost, back within 10 s, no 500)")
 
 
-def server_stall(launcher: Launcher, seconds: float = 10) -> None:
+def server_stall(launcher: stack.Launcher, seconds: float = 10) -> None:
     from gradio_client import Client, handle_file
 
     photo = Path(tempfile.mkdtemp()) / "photo.jpg"
@@ -188,7 +147,7 @@ def server_stall(launcher: Launcher, seconds: float = 10) -> None:
           "cancelled)")
 
 
-def load_run(launcher: Launcher, clients: int = 50, each: int = 10) -> None:
+def load_run(launcher: stack.Launcher, clients: int = 50, each: int = 10) -> None:
     probes: list[float] = []
     done = threading.Event()
 
@@ -238,7 +197,7 @@ def main() -> None:
     if "status" in parts:
         status_cost(client, args.keys)
     if "launcher" in parts:
-        launcher = Launcher(Path(tempfile.mkdtemp(prefix="bench-launch-")))
+        launcher = stack.Launcher(Path(tempfile.mkdtemp(prefix="bench-launch-")))
         try:
             server_restart(launcher)
             server_stall(launcher)

@@ -125,3 +125,53 @@ def compare_with_in_process(name: str, operation: str, images: dict[str, bytes],
     report(f"{name} ({len(ours)} jobs each)", ours, baseline, target)
     print(f"  first job of a fresh worker {first * 1000:.0f} ms (imports, model load), second {second * 1000:.0f} ms "
           f"(second/first = {second / first:.2f}), later median {statistics.median(ours) * 1000:.0f} ms")
+
+
+def tiny_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "gray").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class Launcher:
+    """`python launch.py` as the README starts it, on free ports, with its own cache folder;
+    `env` changes its environment (the defaults lift the per-visitor limits)."""
+
+    def __init__(self, folder: Path, **env: str):
+        import requests  # noqa: F401 - fails early where the bench has no requests
+
+        port = _free_port()
+        environment = {**os.environ, "STUDIO_REDIS_PORT": str(_free_port()), "XDG_CACHE_HOME": str(folder / "cache"),
+                       "STUDIO_DIAGNOSTIC": "1", "STUDIO_MAX_JOBS_PER_OWNER": "100000", "STUDIO_MAX_WAITING": "100000",
+                       **env}
+        environment.pop("REDIS_URL", None)
+        self.process = subprocess.Popen([sys.executable, "launch.py", "--port", str(port)], cwd=ROOT, env=environment,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.port, self.url, self.api = port, f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/api/v1"
+        wait_up(f"{self.api}/operations/", self.process)
+        time.sleep(5)  # the workers announce themselves
+
+    def server_pid(self) -> int:
+        """The embedded server, a child of the launcher (started again by its supervisor thread, if it was)."""
+        return next(pid for pid in children(self.process.pid)
+                    if b"valkey-server" in Path(f"/proc/{pid}/cmdline").read_bytes())
+
+    def submit(self, steps: int = 5, step_seconds: float = 0.1, headers: dict | None = None) -> str:
+        import json
+
+        import requests
+
+        answer = requests.post(f"{self.api}/tasks/submit/", files={"image": ("tiny.png", tiny_png(), "image/png")},
+                               data={"operation": "diagnostic",
+                                     "params": json.dumps({"steps": steps, "step_seconds": step_seconds})},
+                               headers=headers, timeout=60)
+        answer.raise_for_status()
+        return answer.json()["id"]
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGINT)
+        self.process.wait(timeout=60)

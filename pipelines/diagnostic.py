@@ -19,6 +19,7 @@ class DiagnosticParams(BaseModel):
     engine: str = Field("identity-cpu", description="identity-cpu or identity-gpu: picks the queue.")
     steps: int = Field(0, ge=0, le=10_000)
     step_seconds: float = Field(0.0, ge=0.0, le=10.0)
+    crash: bool = Field(False, description="End with an unexpected error (what a bug in a pipeline does).")
 
 
 class IdentityEngine(Engine):
@@ -36,6 +37,8 @@ def echo(inputs: dict[str, Image.Image], params: DiagnosticParams, ctx: RunConte
         ctx.progress(100 * step / params.steps, f"step {step + 1}/{params.steps} under way")  # past the check
         time.sleep(params.step_seconds)
         ctx.progress(100 * (step + 1) / params.steps, f"step {step + 1}/{params.steps}")
+    if params.crash:
+        raise RuntimeError("/opt/studio/secret/internal.bin: an internal detail")
     return Result([inputs["image"]], engine.name)
 
 

@@ -205,6 +205,20 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+def process_group(leader: int) -> set[int]:
+    """The pids of every process in `leader`'s process group (a worker: its launcher, the
+    Celery main process and its pool children)."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while we looked
+            continue
+        if int(fields[2]) == leader:  # after ")": state, ppid, pgrp
+            members.add(int(stat.parent.name))
+    return members
+
+
 def alive(pid: int, group: bool = False) -> bool:
     """Whether the process (or, with `group`, any process of its group) still exists."""
     try:

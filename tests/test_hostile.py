@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.conftest import UIProcess, alive
+from tests.conftest import UIProcess, process_group
 
 TOKEN = {"Authorization": "Bearer s3cret"}
 OUTCOMES: list[str] = []  # one line per hostile case, printed at the end
@@ -50,8 +50,9 @@ class StallProbe:
 
 
 @pytest.fixture(scope="module")
-def probe(locked_ui):
+def probe(locked_ui, cpu_worker):
     probe = StallProbe(locked_ui.url)
+    probe.workers = process_group(cpu_worker.process.pid)  # launcher, Celery main process, pool children
     yield probe
     probe.stop()
 
@@ -402,7 +403,8 @@ def test_malformed_requests_get_clear_answers(api, tiny_png):
 
 def test_nothing_died_and_nothing_stalled(probe, cpu_worker, locked_ui):
     probe.stop()
-    assert alive(cpu_worker.process.pid) and locked_ui.process.poll() is None
+    assert process_group(cpu_worker.process.pid) == probe.workers, "a worker process died (and was replaced)"
+    assert locked_ui.process.poll() is None
     print(f"\n{len(OUTCOMES)} hostile cases, each a clear error; 0 worker deaths; "
           f"worst GET / over {probe.count} probes: {probe.worst * 1000:.0f} ms (after: {probe.worst_during})")
     assert len(OUTCOMES) >= 40, OUTCOMES

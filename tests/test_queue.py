@@ -409,3 +409,10 @@ def test_a_result_that_finds_redis_full_fails_saying_so_and_is_not_run_again(cli
     status = client.status(job)
     assert status.state == "failed" and "out of memory" in status.error
     assert client.store.get(job)["attempts"] == "1"
+
+
+def test_an_unexpected_error_is_told_in_words_without_internals(client, cpu_worker, tiny_png):
+    job = client.submit("diagnostic", {"image": tiny_png}, {"crash": True})
+    status = client.wait(job, timeout=30)
+    assert status.state == "failed"
+    assert status.error == f"Queue diagnostic failed unexpectedly; the worker's log has the details (job {job})."

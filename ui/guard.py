@@ -106,14 +106,9 @@ class Guard:
         limit = self._body_limit(scope, headers)
         if length.isdigit() and int(length) > limit:
             return await _answer(send, 413, self._too_large(int(length), limit))
-        if scope.get("method") == "POST" and scope.get("path") == UPLOAD and self.uploads is not None:
-            size = int(length) if length.isdigit() else limit
-            if not self.uploads.allows(address, size):
-                return await _answer(send, 429, (
-                    f"You uploaded {self.uploads.used(address) / 2**20:.0f} MB recently, the most one visitor may "
-                    f"within {self.uploads.window / 60:.0f} min is {self.uploads.budget / 2**20:.0f} MB; "
-                    "try again later."), {"retry-after": "60"})
-            self.uploads.add(address, size)
+        refusal = self._over_upload_budget(scope, address, int(length) if length.isdigit() else limit)
+        if refusal is not None:
+            return await _answer(send, *refusal)
         if scope.get("method") == "GET" and any(part in scope.get("path", "") for part in STREAMS):
             return await self._counted_stream(scope, receive, send, address)
         if scope.get("method") == "POST" and scope.get("path") in LOGIN_FORM and self.credentials.login:
@@ -163,6 +158,18 @@ class Guard:
         return bool(given) and given in tokens
 
     # how much may come in --------------------------------------------------------------------------
+    def _over_upload_budget(self, scope: Scope, address: str, size: int) -> tuple[int, str, dict] | None:
+        """Gradio writes uploads to its file cache on disk: they count against the
+        visitor's budget (a refusal), taken before the upload is read."""
+        if scope.get("method") != "POST" or scope.get("path") != UPLOAD or self.uploads is None:
+            return None
+        if not self.uploads.allows(address, size):
+            return 429, (f"You uploaded {self.uploads.used(address) / 2**20:.0f} MB recently; the most one visitor "
+                         f"may within {self.uploads.window / 60:.0f} min is {self.uploads.budget / 2**20:.0f} MB. "
+                         "Try again later."), {"retry-after": "60"}
+        self.uploads.add(address, size)
+        return None
+
     def _body_limit(self, scope: Scope, headers: dict[str, str]) -> int:
         path = scope.get("path", "")
         if path in SMALL_BODIES:

@@ -1,8 +1,8 @@
 """A thread pool of its own for the blocking work an upload causes: reading a .zip,
 decoding base64 and checking images at submit. However many uploads arrive at once,
 the status polls of every open page (on the event loop's default pool) never wait
-behind them; uploads wait for each other instead, two at a time, so decoding holds at
-most two images' pixels. After each, the C heap's free memory goes back to the system
+behind them; uploads wait for each other instead, one at a time, so decoding holds at
+most one image's pixels (a 40-megapixel RGBA image is 160 MB). After each, the C heap's free memory goes back to the system
 (glibc keeps it otherwise: a flood of big images would leave the UI process large),
 also after a failure, whose traceback no longer holds the pixels."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake")
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake")
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None)
 _TRIM = getattr(_LIBC, "malloc_trim", None)  # glibc only
 

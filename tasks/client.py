@@ -31,7 +31,7 @@ from pipelines.registry import Operation
 from tasks.celery_app import send_run_next
 from tasks.routing import route
 from tasks.settings import Settings
-from tasks.store import CANCELLED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
+from tasks.store import CANCELLED, LOCAL, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
 from tasks.webhooks import check_callback_url
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -211,7 +211,7 @@ class StudioClient:
                 fields["name"] = name
             if batch_id:
                 fields["batch"] = batch_id
-            self.store.create(job_id, fields, given, queue, quota or "local", owner)
+            self.store.create(job_id, fields, given, queue, quota or LOCAL, owner)
             send_run_next(queue)  # the job store holds the outcome, so Celery's own result is not waited on
         if batch_id:
             self.store.create_batch(batch_id, job_ids)

@@ -28,6 +28,7 @@ from redis import Redis
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+LOCAL = "local"  # the visitor of jobs whose caller has none (scripts that reach Redis): no shares kept
 HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 
 # Each state change is one atomic script, so a finished job never changes again
@@ -110,7 +111,7 @@ for name in string.gmatch(redis.call('HGET', KEYS[1], 'inputs') or '', '[^,]+') 
     redis.call('DEL', KEYS[1] .. ':blob:in:' .. name)
   end
 end
-if quota then
+if quota and quota ~= 'local' then
   redis.call('ZINCRBY', 'studio:stored:' .. quota, stored, ARGV[3])
   redis.call('EXPIRE', 'studio:stored:' .. quota, ARGV[2])
 end
@@ -272,8 +273,9 @@ class JobStore:
         pipe.expire(self.job_key(job_id), self.ttl)
         self._enqueue(keys=[self.waiting_key(queue), f"studio:vtime:{queue}", f"studio:vlast:{queue}:{quota}",
                             f"studio:seq:{queue}", self.quota_key(quota)], args=[job_id, self.ttl], client=pipe)
-        pipe.zadd(self.stored_key(quota), {job_id: sum(map(len, inputs.values()))})
-        pipe.expire(self.stored_key(quota), self.ttl)
+        if quota != LOCAL:
+            pipe.zadd(self.stored_key(quota), {job_id: sum(map(len, inputs.values()))})
+            pipe.expire(self.stored_key(quota), self.ttl)
         if owner:
             pipe.zadd(self.history_key(owner), {job_id: now})
             pipe.zremrangebyrank(self.history_key(owner), 0, -HISTORY_LIMIT - 1)

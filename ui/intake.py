@@ -2,9 +2,10 @@
 decoding base64 and checking images at submit. However many uploads arrive at once,
 the status polls of every open page (on the event loop's default pool) never wait
 behind them; uploads wait for each other instead, one at a time, so decoding holds at
-most one image's pixels (a 40-megapixel RGBA image is 160 MB). After each, the C heap's free memory goes back to the system
-(glibc keeps it otherwise: a flood of big images would leave the UI process large),
-also after a failure, whose traceback no longer holds the pixels."""
+most one image's pixels (a 40-megapixel RGBA image is 160 MB). After each, the C
+heap's free memory goes back to the system (glibc keeps it otherwise: a flood of big
+images would leave the UI process large), also after a failure, whose traceback no
+longer holds the pixels."""
 from __future__ import annotations
 
 import asyncio

@@ -18,11 +18,14 @@ ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Bytes of a JPEG/PNG/WebP/BMP/TIFF/GIF -> RGB or RGBA image, EXIF orientation applied."""
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, standard_mode: bool = True) -> Image.Image:
+    """Bytes of a JPEG/PNG/WebP/BMP/TIFF/GIF -> RGB or RGBA image, EXIF orientation applied
+    (with `standard_mode` False, in the mode it is stored in: a 40-megapixel mask then
+    takes 40 MB, not 160)."""
     image = _open(data, max_pixels)
     _load(image)
-    return to_standard_mode(ImageOps.exif_transpose(image))
+    upright = ImageOps.exif_transpose(image)
+    return to_standard_mode(upright) if standard_mode else upright
 
 
 def check_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:

@@ -81,7 +81,8 @@ class Operation:
     auto_device: str = "cpu"  # the queue of an auto job while no worker is alive to say better (tasks.routing)
     time_limit: int = 600
     optional_inputs: tuple[str, ...] = ()
-    check_inputs: Callable[[dict[str, Image.Image], Any], None] | None = None  # extra checks at submit
+    # extra checks at submit, on the images decoded in the mode they are stored in
+    check_inputs: Callable[[dict[str, Image.Image], Any], None] | None = None
 
     @property
     def all_inputs(self) -> tuple[str, ...]:

@@ -225,7 +225,7 @@ class StudioClient:
         named = len(op.all_inputs) > 1  # say which image is wrong
         given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
         # an operation that checks its inputs needs them decoded; the others only need them checked
-        read = decode_image if op.check_inputs else check_image
+        read = functools.partial(decode_image, standard_mode=False) if op.check_inputs else check_image
         checked = {name: self._validate_image(name, images.get(name), named, read) for name in given}
         if op.check_inputs:
             op.check_inputs(checked, parsed)

@@ -259,3 +259,37 @@ def test_a_phone_reaches_every_tab_and_sees_its_job(browser, ui_url, photos):
     assert page.locator("#remove-background-result").evaluate(  # Run brought the result on screen
         "el => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight; }")
     screenshot(page, "phone")
+
+
+def test_a_png_with_a_megabyte_of_parameters_fills_the_form_and_the_server_never_stalls(browser, ui_url, tmp_path):
+    """The crafted PNG of test_hostile, dropped on the Generate tab in a real browser,
+    while a probe times the server's `GET /`."""
+    import threading
+
+    import requests
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a" * 900_000 + "\nSteps: " + " " * 50_000, zip=True)
+    crafted = tmp_path / "crafted.png"
+    Image.new("RGB", (8, 8)).save(crafted, pnginfo=info)
+    page = open_tab(browser, ui_url, "Generate")
+    times, stop = [], threading.Event()
+
+    def probe() -> None:
+        while not stop.wait(0.05):
+            started = time.monotonic()
+            requests.get(ui_url, timeout=30)
+            times.append(time.monotonic() - started)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    try:
+        upload(page, "generate-png-parameters", crafted)
+        prompt = page.get_by_label("Prompt", exact=True)
+        wait_for(lambda: prompt.input_value().startswith("aaaa"), timeout=30)
+    finally:
+        stop.set()
+        prober.join()
+    assert times and max(times) < 0.5, max(times)

@@ -14,6 +14,7 @@ from PIL import Image, ImageFilter
 from pipelines import diffusion
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
+from pipelines.imaging import to_standard_mode
 from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams
 from pipelines.inpaint.lama import LamaEngine
 from pipelines.inpaint.mi_gan import MiganEngine
@@ -27,13 +28,14 @@ __all__ = ["OPERATION", "RemoveObjectParams", "remove_object", "mask_from"]
 def mask_from(image: Image.Image, mask: Image.Image) -> Image.Image:
     """The user's mask as "L" at the photo's size (white, or painted, = remove);
     InvalidInput when it is empty or does not fit the photo."""
-    if mask.mode in ("RGBA", "LA") and np.asarray(mask.getchannel("A")).min() < 255:
-        painted = np.asarray(mask.getchannel("A")) > 0  # an editor layer: painted where not transparent
+    if mask.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+        mask = to_standard_mode(mask)  # a palette's transparency, 16 bits: read as every input is
+    if mask.mode in ("RGBA", "LA") and mask.getchannel("A").getextrema()[0] < 255:
+        binary = mask.getchannel("A").point(lambda v: 255 if v > 0 else 0)  # an editor layer: painted where opaque
     else:
-        painted = np.asarray(mask.convert("L")) > 127
-    if not painted.any():
+        binary = mask.convert("L").point(lambda v: 255 if v > 127 else 0)
+    if binary.getbbox() is None:
         raise InvalidInput("The mask is empty: paint over what should disappear.")
-    binary = Image.fromarray(painted.astype(np.uint8) * 255, "L")
     if binary.size != image.size:
         if abs(binary.width / binary.height - image.width / image.height) > 0.01:
             raise InvalidInput(f"The mask is {binary.width}x{binary.height} but the photo is "
@@ -43,7 +45,8 @@ def mask_from(image: Image.Image, mask: Image.Image) -> Image.Image:
 
 
 def check_inputs(images: dict[str, Image.Image], params: RemoveObjectParams) -> None:
-    """Run at submit, so an empty or misfit mask never becomes a job."""
+    """Run at submit (on the images as stored, any mode), so an empty or misfit mask
+    never becomes a job."""
     mask_from(images["image"], images["mask"])
 
 

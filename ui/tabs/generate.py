@@ -150,7 +150,8 @@ def render(client: StudioClient) -> panel.TabParts:
                 seeds = gr.Textbox(label="Seeds, separated by commas (empty: the Seed above)",
                                    elem_id="generate-batch-seeds")
                 batch_panel = gr.Column()
-            dropped = gr.File(label="Read parameters from a PNG", file_types=[".png"], type="filepath")
+            dropped = gr.File(label="Read parameters from a PNG", file_types=[".png"], type="filepath",
+                              elem_id="generate-png-parameters")
         with gr.Column():
             preview = gr.Image(label="Preview", type="pil", interactive=False, height=256)
             gallery = gr.Gallery(label="Images", format="png", columns=2, elem_id="generate-result",

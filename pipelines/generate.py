@@ -43,12 +43,17 @@ class GenerateParams(BaseModel):
     @model_validator(mode="after")
     def _bounded_work(self) -> GenerateParams:
         """One job's compute: steps × pixels × images, within the studio's budget."""
-        work, most = self.steps * self.width * self.height * self.num_images / 1e6, diffusion.max_work()
+        work, most = megapixel_steps(self), diffusion.max_work()
         if work > most:
             raise ValueError(f"{self.steps} steps × {self.width}×{self.height} × {self.num_images} image(s) is "
                              f"{work:.0f} megapixel-steps; a job may take at most {most:.0f} "
                              "(STUDIO_MAX_GENERATE_WORK): fewer steps, images or pixels")
         return self
+
+
+def megapixel_steps(params: GenerateParams) -> float:
+    """A Generate job's compute: steps × width × height × images / 10⁶."""
+    return params.steps * params.width * params.height * params.num_images / 1e6
 
 
 class DiffusersEngine(diffusion.UsesDiffusers, Engine):
@@ -129,4 +134,6 @@ OPERATION = Operation(
     first_use=(DiffusersEngine.name,),
     auto_device="gpu",
     time_limit=1800,
+    work=megapixel_steps,
+    work_unit="megapixel-steps",
 )

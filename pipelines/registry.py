@@ -83,6 +83,9 @@ class Operation:
     optional_inputs: tuple[str, ...] = ()
     # extra checks at submit, on the images decoded in the mode they are stored in
     check_inputs: Callable[[dict[str, Image.Image], Any], None] | None = None
+    # a job's compute in the operation's own unit, held to a budget per visitor (tasks.client)
+    work: Callable[[Any], float] | None = None
+    work_unit: str = ""
 
     @property
     def all_inputs(self) -> tuple[str, ...]:

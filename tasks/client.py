@@ -202,6 +202,8 @@ class StudioClient:
                     prepared.append(self._prepare(op, images, item_params, callback_url, workers))
                 except InvalidInput as exc:
                     raise InvalidInput(f"Item {index + 1} of the batch: {exc}" if batch_id else str(exc)) from None
+            if quota is not None and op.work:
+                self._check_work(op, quota, sum(float(fields["work"]) for fields, _, _ in prepared))
         except BaseException:
             if quota is not None:
                 self.store.release(quota, job_ids)
@@ -231,6 +233,8 @@ class StudioClient:
             op.check_inputs(checked, parsed)
         queue, engine = route(op, parsed.engine, workers)
         fields = {"operation": op.name, "params": parsed.model_dump_json(), "engine": engine or ""}
+        if op.work:
+            fields["work"] = op.work(parsed)
         if callback_url:
             fields["callback_url"] = check_callback_url(callback_url)
         return fields, {name: images[name] for name in given}, queue
@@ -261,6 +265,16 @@ class StudioClient:
             more = f"{count} more" if count > 1 else "another"
             raise Busy(f"You have {active} jobs waiting or running and may have at most {most} at a time, so "
                        f"{more} cannot be queued now; wait for some to finish, or cancel some.", 10.0)
+
+    def _check_work(self, op: Operation, quota: str, work: float) -> None:
+        """Busy if the visitor's queued and running jobs with these would take more compute
+        than one visitor may have at once (the new jobs' records do not exist yet)."""
+        active = self.store.active_work(quota)
+        most = self.settings.max_visitor_work
+        if active + work > most:
+            raise Busy(f"Your jobs waiting or running take {active:.0f} {op.work_unit} and these would add "
+                       f"{work:.0f}; one visitor may have {most:.0f} at once. Wait for some to finish, or ask for "
+                       "fewer steps, images or pixels.", 10.0)
 
     @staticmethod
     def operation(name: str) -> Operation:

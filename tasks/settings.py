@@ -22,6 +22,7 @@ class Settings:
     max_jobs_per_owner: int  # queued + running jobs one browser, user or token may have
     max_waiting: int  # queued jobs in all, beyond which submissions are turned away for a while
     max_stored_bytes: int  # images one visitor's jobs may keep in Redis (inputs and results)
+    max_visitor_work: float  # compute of one visitor's queued and running jobs (Generate: megapixel-steps)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,5 +37,6 @@ class Settings:
             lost_after=float(_env("STUDIO_LOST_AFTER", "10")),
             max_jobs_per_owner=int(_env("STUDIO_MAX_JOBS_PER_OWNER", "32")),
             max_waiting=int(_env("STUDIO_MAX_WAITING", "200")),
+            max_visitor_work=float(_env("STUDIO_MAX_VISITOR_WORK", "1024")),
             max_stored_bytes=int(float(_env("STUDIO_MAX_STORED_MB", "512")) * 1024 * 1024),
         )

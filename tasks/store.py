@@ -296,6 +296,14 @@ class JobStore:
         live = set(self._live_ids(key, [job_id for job_id, _ in entries]))
         return int(sum(size for job_id, size in entries if job_id.decode() in live))
 
+    def active_work(self, quota: str) -> float:
+        """The compute (`work` field) of the visitor's queued and running jobs."""
+        ids = [job_id.decode() for job_id in self.redis.zrange(self.quota_key(quota), 0, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self.job_key(job_id), "work")
+        return sum(float(work) for work in pipe.execute() if work)
+
     def drop_images(self, job_id: str) -> None:
         """Delete a job's input and preview images (allowed when Redis is out of memory)."""
         record = self.get(job_id) or {}

@@ -416,3 +416,22 @@ def test_an_unexpected_error_is_told_in_words_without_internals(client, cpu_work
     status = client.wait(job, timeout=30)
     assert status.state == "failed"
     assert status.error == f"Queue diagnostic failed unexpectedly; the worker's log has the details (job {job})."
+
+
+def test_a_visitor_has_a_compute_budget_for_generate(client):
+    """Generate jobs wait on the gpu queue (no gpu worker here); their megapixel-steps add
+    up per visitor: 2 × 105 fit in 300, a third does not; another visitor's does."""
+    from dataclasses import replace
+
+    from tasks.client import Busy, StudioClient
+
+    budgeted = StudioClient(replace(client.settings, max_visitor_work=300))
+    params = {"prompt": "a cat", "steps": 100, "width": 512, "height": 512, "num_images": 4}  # 104.9 each
+    jobs = [budgeted.submit("generate", {}, params, quota="ip:192.0.2.77") for _ in range(2)]
+    try:
+        with pytest.raises(Busy, match="take 210 megapixel-steps and these would add 105"):
+            budgeted.submit("generate", {}, params, quota="ip:192.0.2.77")
+        jobs.append(budgeted.submit("generate", {}, params, quota="ip:192.0.2.78"))
+    finally:
+        for job in jobs:
+            client.cancel(job)

@@ -70,8 +70,7 @@ class Credentials:
         return self.token_name(cookie_value(headers, TOKEN_COOKIE))
 
     def basic_user(self, headers: Mapping[str, str]) -> str | None:
-        """The user of a right HTTP Basic login, else None; also the user it named (for
-        counting failures) through `basic_attempt`."""
+        """The user of a right HTTP Basic login, else None."""
         user, password = self.basic_attempt(headers) or ("", "")
         if self.login and _same(user, self.login[0]) & _same(password, self.login[1]):
             return user

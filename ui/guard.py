@@ -27,7 +27,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-DOCS = ("/docs", "/openapi.json", "/redoc")
 # Gradio's launch() calls this itself, without credentials; it only runs the start-up
 # events, once (later calls answer "false").
 OPEN = ("/gradio_api/startup-events",)

@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.conftest import UIProcess, process_group
+from tests.conftest import UIProcess, process_group, wait_for
 
 TOKEN = {"Authorization": "Bearer s3cret"}
 OUTCOMES: list[str] = []  # one line per hostile case, printed at the end
@@ -401,6 +401,32 @@ def test_malformed_requests_get_clear_answers(api, tiny_png):
         OUTCOMES.append(f"{case}: {answer.status_code}")
 
 
+def test_slow_receivers_do_not_hold_back_an_honest_webhook(client, monkeypatch):
+    """Eight receivers that answer a byte a second take every delivery thread, each for at
+    most its attempt's deadline; a ninth, honest receiver is reached right after, and the
+    slow ones' retries wait in the dispatcher's list, not in threads."""
+    from tasks import webhooks
+
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 2)
+    monkeypatch.setattr(webhooks, "BACKOFF_SECONDS", (30,))
+    slow, honest = Receiver(trickle=True), Receiver()
+    dispatcher = webhooks.WebhookDispatcher(client)  # not started: no job is taken from the suite's list
+    started = time.monotonic()
+    try:
+        for n in range(webhooks.DELIVERY_THREADS):
+            dispatcher._pool.submit(dispatcher._attempt, f"http://127.0.0.1:{slow.port}/slow{n}", {"id": n}, 1)
+        dispatcher._pool.submit(dispatcher._attempt, f"http://127.0.0.1:{honest.port}/honest", {"id": "h"}, 1)
+        wait_for(lambda: honest.hits, timeout=15)
+        delivered = time.monotonic() - started
+        wait_for(lambda: len(dispatcher._retries) == webhooks.DELIVERY_THREADS, timeout=15)
+    finally:
+        dispatcher._pool.shutdown(wait=False, cancel_futures=True)
+        slow.close()
+        honest.close()
+    assert delivered < 6  # one deadline (2 s) and the rest, not 8 × 5 slow bytes
+    OUTCOMES.append(f"8 trickling webhook receivers: the honest one reached after {delivered:.1f} s")
+
+
 def test_nothing_died_and_nothing_stalled(probe, cpu_worker, locked_ui):
     probe.stop()
     assert process_group(cpu_worker.process.pid) == probe.workers, "a worker process died (and was replaced)"
@@ -409,3 +435,4 @@ def test_nothing_died_and_nothing_stalled(probe, cpu_worker, locked_ui):
           f"worst GET / over {probe.count} probes: {probe.worst * 1000:.0f} ms (after: {probe.worst_during})")
     assert len(OUTCOMES) >= 40, OUTCOMES
     assert probe.worst < 1.0
+

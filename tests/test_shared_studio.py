@@ -303,3 +303,16 @@ def test_uploads_to_disk_count_against_a_budget(shared):
     third = upload(visitor)
     assert third.status_code == 429 and "20 MB" in third.text, third.text
     assert upload({**BOB, "X-Forwarded-For": "198.51.100.89"}).status_code == 200
+
+
+def test_an_error_logged_again_and_again_is_logged_once_a_minute():
+    import logging
+
+    from ui.connections import OncePerMinute
+
+    quiet, seen = OncePerMinute(), []
+    record = lambda message: logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None, None)  # noqa: E731
+    for fd in range(1000):
+        if quiet.filter(record(f"socket.accept() out of system resource\nsocket: <fd={fd}>")):
+            seen.append(fd)
+    assert seen == [0] and quiet.filter(record("another error"))

@@ -202,12 +202,13 @@ def serve_ui(args: argparse.Namespace) -> None:
     from ui.cancel_requests import CancelRequests
     from ui.credentials import Credentials, tokens_from_env
     from ui.guard import Guard
+    from ui.metrics import Monitor
     from ui.rest import build_api, schema_routes
     from ui.upload_budget import UploadBudget
 
     client = StudioClient()
     login = tuple(args.auth.split(":", 1)) if args.auth else None
-    credentials = Credentials(tokens_from_env(), login)
+    credentials = Credentials(tokens_from_env(), login, os.environ.get("STUDIO_METRICS_TOKEN") or None)
     if not credentials.locked and (args.share or args.host not in ("127.0.0.1", "localhost", "::1")):
         print("WARNING: the studio is reachable from other machines and anyone who reaches it can run jobs: "
               "set a login (--auth user:password) or STUDIO_API_TOKEN.", file=sys.stderr, flush=True)
@@ -218,12 +219,14 @@ def serve_ui(args: argparse.Namespace) -> None:
                            client.settings.job_ttl)
     guard = Middleware(Guard, max_body=3 * upload + 2**20, credentials=credentials,  # 2 images, base64
                        uploads=uploads)
-    middleware = [guard, Middleware(BrowserKey), Middleware(CancelRequests)]  # the first is the outermost
+    monitor = Monitor(client)
+    middleware = [Middleware(monitor.middleware), guard, Middleware(BrowserKey),  # the first is the outermost
+                  Middleware(CancelRequests)]
     connections.install()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=login, css=CSS, head=HEAD,
                 max_file_size=upload, prevent_thread_lock=True,
-                app_kwargs={"routes": api.routes + schema_routes(api), "docs_url": None, "redoc_url": None,
-                            "openapi_url": None, "middleware": middleware})
+                app_kwargs={"routes": api.routes + schema_routes(api) + monitor.routes(), "docs_url": None,
+                            "redoc_url": None, "openapi_url": None, "middleware": middleware})
     webhooks = WebhookDispatcher(client).start()
     reaper = Reaper(client.store).start()  # jobs of dead workers run again even with no worker left to see it
     try:

@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ from tasks.store import CANCELLED, LOCAL, QUEUED, RUNNING, SUCCEEDED, TERMINAL, 
 from tasks.webhooks import check_callback_url
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+QUEUES = ("cpu", "gpu")
 
 
 class JobNotFound(StudioError):
@@ -134,6 +136,20 @@ class Availability:
     engines: frozenset[str]  # "<operation>/<engine>" runnable without a download on some worker
     models: frozenset[str]  # diffusion models (names and ids) some gpu worker has
     downloads: bool  # some worker may download what it lacks
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What /metrics shows (see `ui.metrics`)."""
+
+    waiting: dict[str, int]  # queue -> jobs waiting
+    running: dict[str, int]
+    workers: dict[str, int]  # queue -> live workers consuming it
+    engines: Counter[str]  # "<operation>/<engine>" -> live workers that have it on disk
+    redis_roundtrip: float  # seconds
+    redis_memory: int
+    redis_maxmemory: int  # 0: no cap
+    counters: dict[str, dict[str, float]]  # the store's metrics hashes (JobStore.metrics)
 
 
 def _remaining(typical: float | None, percent: float, job: dict[str, str], now: float) -> float | None:
@@ -244,7 +260,7 @@ class StudioClient:
         Busy if the studio or the visitor has too many waiting or too much kept in memory
         (the visitor's share of jobs is checked and taken at once)."""
         count = len(job_ids)
-        waiting = self.store.waiting_count(("cpu", "gpu"))
+        waiting = self.store.waiting_count(QUEUES)
         if waiting + count > self.settings.max_waiting:
             known = [t for t in map(self.store.average_duration, OPERATIONS) if t is not None] or [1.0]
             workers = max(1, len(self.store.workers()))
@@ -403,6 +419,25 @@ class StudioClient:
                             engines=frozenset(e for w in workers for e in w.get("engines", [])),
                             models=frozenset(m for w in workers for m in w.get("models", [])),
                             downloads=any(w.get("downloads") for w in workers))
+
+    @_needs_queue
+    def metrics(self) -> Metrics:
+        """The studio's state for /metrics: a few keys, whatever the number of jobs."""
+        started = time.perf_counter()
+        self.store.redis.ping()
+        roundtrip = time.perf_counter() - started
+        memory = self.store.redis.info("memory")
+        pipe = self.store.redis.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.zcard(self.store.waiting_key(queue))
+            pipe.zcard(self.store.running_key(queue))
+        sizes = pipe.execute()
+        workers = list(self.store.workers().values())
+        return Metrics(waiting=dict(zip(QUEUES, sizes[::2])), running=dict(zip(QUEUES, sizes[1::2])),
+                       workers={queue: sum(queue in w["queues"] for w in workers) for queue in QUEUES},
+                       engines=Counter(engine for w in workers for engine in w.get("engines", [])),
+                       redis_roundtrip=roundtrip, redis_memory=memory["used_memory"],
+                       redis_maxmemory=memory.get("maxmemory", 0), counters=self.store.metrics())
 
     def _with_queue_position(self, status: JobStatus) -> JobStatus:
         """Position, the jobs ahead, and an ETA made of the time left of the running jobs,

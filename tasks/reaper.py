@@ -33,9 +33,11 @@ def reap(store: JobStore, queues: tuple[str, ...] = ("cpu", "gpu")) -> list[tupl
             outcome, _ = found
             if outcome == "requeued":
                 send_run_next(queue)
-            elif not store.finish(job_id, FAILED, allowed=(RUNNING,), error=(
+            elif store.finish(job_id, FAILED, allowed=(RUNNING,), error=(
                     f"The worker running this job stopped each time ({MAX_ATTEMPTS} runs): its process or machine "
                     "went away, perhaps out of memory on this image. Try a smaller image, or submit it again.")):
+                store.count("reaper", "failed")
+            else:
                 continue  # another reaper was first
             log.warning("job %s lost its worker: %s", job_id, outcome)
             acted.append((job_id, "requeued" if outcome == "requeued" else "failed"))

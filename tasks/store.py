@@ -33,6 +33,22 @@ HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 
 # Each state change is one atomic script, so a finished job never changes again
 # and the worker spends one round trip per change.
+# Metrics (read by `JobStore.metrics`, shown at /metrics): counters and histograms kept in
+# a few hashes, written by the scripts below as jobs move, so a scrape reads a handful of
+# keys whatever the number of jobs.
+METRICS = "studio:metrics:"  # + ended, wait, run, reaper, webhooks
+BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+_OBSERVE = """
+local function observe(kind, series, value)
+  local key = 'studio:metrics:' .. kind
+  for _, le in ipairs({BUCKETS}) do
+    if value <= le then redis.call('HINCRBY', key, series .. '|' .. le, 1) end
+  end
+  redis.call('HINCRBYFLOAT', key, series .. '|sum', value)
+  redis.call('HINCRBY', key, series .. '|count', 1)
+end
+""".replace("BUCKETS", ", ".join(map(str, BUCKETS)))
+
 _ENQUEUE = """
 -- KEYS: the queue's waiting set, its virtual time, the visitor's last tag, its sequence,
 -- the visitor's share.
@@ -54,7 +70,7 @@ redis.call('HSET', 'studio:job:' .. ARGV[1], 'fair', score)
 return score
 """
 
-_TAKE = """
+_TAKE = _OBSERVE + """
 -- KEYS: the queue's waiting set, its running set, its virtual time.
 -- ARGV: now, worker, pid, seconds alive, ttl.
 -- The first waiting job in fair order becomes running on this worker: its id, record and
@@ -73,6 +89,9 @@ while true do
     redis.call('ZADD', KEYS[2], ARGV[1], id)
     local tag = math.floor(tonumber(head[2]) / 1000000)
     if tag > tonumber(redis.call('GET', KEYS[3]) or '0') then redis.call('SET', KEYS[3], tag) end
+    local engine = redis.call('HGET', job, 'engine')
+    observe('wait', redis.call('HGET', job, 'operation') .. '|' .. ((engine ~= '' and engine) or 'auto'),
+            math.max(0, tonumber(ARGV[1]) - tonumber(redis.call('HGET', job, 'created_at') or ARGV[1])))
     local reply = {id, redis.call('HGETALL', job)}
     for name in string.gmatch(redis.call('HGET', job, 'inputs') or '', '[^,]+') do
       redis.call('EXPIRE', job .. ':blob:in:' .. name, ARGV[5])
@@ -84,7 +103,7 @@ while true do
 end
 """
 
-_FINISH = """
+_FINISH = _OBSERVE + """
 -- KEYS: job, its "done" list, then output image keys.
 -- ARGV: allowed states (comma separated), ttl, job id, number of fields n, n field/value pairs, images.
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -124,7 +143,14 @@ if redis.call('HGET', KEYS[1], 'state') == 'succeeded' and seconds then
   local average = previous and (0.7 * tonumber(previous) + 0.3 * tonumber(seconds)) or tonumber(seconds)
   redis.call('HSET', stats, 'average', tostring(average))
 end
-redis.call('RPUSH', KEYS[2], redis.call('HGET', KEYS[1], 'state'))
+local ended = redis.call('HGET', KEYS[1], 'state')
+redis.call('HINCRBY', 'studio:metrics:ended', ended, 1)
+if seconds then
+  local engine = redis.call('HGET', KEYS[1], 'engine')
+  observe('run', redis.call('HGET', KEYS[1], 'operation') .. '|' .. ((engine ~= '' and engine) or 'auto'),
+          tonumber(seconds))
+end
+redis.call('RPUSH', KEYS[2], ended)
 redis.call('EXPIRE', KEYS[2], 60)
 if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
   redis.call('RPUSH', 'studio:webhooks', ARGV[3])  -- tasks.webhooks delivers it
@@ -181,6 +207,7 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'percent', 0, 'stage', 'queued',
 redis.call('ZREM', 'studio:running:' .. queue, ARGV[1])
 -- back in its place in the fair order (it has waited its turn already)
 redis.call('ZADD', 'studio:waiting:' .. queue, redis.call('HGET', KEYS[1], 'fair') or 0, ARGV[1])
+redis.call('HINCRBY', 'studio:metrics:reaper', 'requeued', 1)
 return {'requeued', operation}
 """
 
@@ -303,6 +330,18 @@ class JobStore:
         for job_id in ids:
             pipe.hget(self.job_key(job_id), "work")
         return sum(float(work) for work in pipe.execute() if work)
+
+    def count(self, kind: str, what: str) -> None:
+        """One more of `what` in the metrics hash `kind` (reaper, webhooks)."""
+        self.redis.hincrby(METRICS + kind, what, 1)
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Every metrics hash (ended, wait, run, reaper, webhooks) as {field: value}."""
+        kinds = ("ended", "wait", "run", "reaper", "webhooks")
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.hgetall(METRICS + kind)
+        return {kind: {k.decode(): float(v) for k, v in raw.items()} for kind, raw in zip(kinds, pipe.execute())}
 
     def drop_images(self, job_id: str) -> None:
         """Delete a job's input and preview images (allowed when Redis is out of memory)."""

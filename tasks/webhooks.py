@@ -205,13 +205,22 @@ class WebhookDispatcher:
 
     def _attempt(self, url: str, payload: dict, number: int) -> None:
         if attempt(url, payload, number):
+            self._count("delivered")
             return
+        self._count("attempts_failed")
         if number > len(BACKOFF_SECONDS):
             log.warning("webhook to %s for job %s not delivered", url, payload.get("id"))
+            self._count("failed")
             return
         with self._lock:
             heapq.heappush(self._retries, (time.monotonic() + BACKOFF_SECONDS[number - 1], next(self._order),
                                            url, payload, number + 1))
+
+    def _count(self, outcome: str) -> None:
+        try:
+            self.client.store.count("webhooks", outcome)
+        except Exception:  # metrics are best effort: Redis away must not lose the delivery's log
+            log.warning("webhook metric not counted", exc_info=True)
 
     def _retry_due(self) -> None:
         with self._lock:

@@ -50,6 +50,12 @@ def cookie_value(headers: Mapping[str, str], name: str) -> str:
 class Credentials:
     tokens: dict[str, str] = field(default_factory=dict)  # name -> token
     login: tuple[str, str] | None = None
+    metrics_token: str | None = None  # STUDIO_METRICS_TOKEN: opens /metrics and /readyz, and nothing else
+
+    def metrics_bearer(self, headers: Mapping[str, str]) -> bool:
+        """The request carries the metrics token as a bearer token."""
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        return bool(self.metrics_token) and scheme.lower() == "bearer" and _same(value.strip(), self.metrics_token)
 
     @property
     def locked(self) -> bool:

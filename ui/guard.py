@@ -29,7 +29,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # Gradio's launch() calls this itself, without credentials; it only runs the start-up
 # events, once (later calls answer "false").
-OPEN = ("/gradio_api/startup-events",)
+OPEN = ("/gradio_api/startup-events", "/healthz")  # and a load balancer's probe
+MONITORING = ("/metrics", "/readyz")  # the studio's credentials, or STUDIO_METRICS_TOKEN
 # What Gradio's login page needs before anyone has logged in.
 LOGIN_PAGE = ("/", "/login", "/login/", "/logout", "/favicon.ico", "/theme.css", "/gradio_api/theme.css",
               "/robots.txt", "/manifest.json")
@@ -121,7 +122,10 @@ class Guard:
         """(status, message, extra headers) when the request lacks the credentials it needs."""
         path = scope.get("path", "")
         credentials = self.credentials
-        if not credentials.locked or path in OPEN:
+        monitoring = path in MONITORING
+        if not (credentials.locked or monitoring and credentials.metrics_token) or path in OPEN:
+            return None
+        if monitoring and credentials.metrics_bearer(headers):
             return None
         if credentials.bearer(headers) or credentials.cookie_token(headers) or self._gradio_session(scope, headers):
             return None

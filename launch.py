@@ -129,12 +129,17 @@ def worker_starters(args: argparse.Namespace) -> dict[str, Callable[[], subproce
     return starters
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Warm shutdown (the running job finishes or is redelivered), then kill."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+def stop(processes: list[subprocess.Popen]) -> None:
+    """Warm shutdown of every worker at once: each lets its running job finish within
+    STUDIO_DRAIN_SECONDS or queues it again (tasks.drain); one still there a while
+    after that is killed."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + float(os.environ.get("STUDIO_DRAIN_SECONDS") or 30) + 15
+    for process in processes:
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
 
@@ -184,8 +189,7 @@ class Supervisor(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-        for process in self.children.values():
-            stop(process)
+        stop(list(self.children.values()))
 
 
 def serve_ui(args: argparse.Namespace) -> None:

@@ -17,7 +17,7 @@ from tasks.settings import Settings
 settings = Settings.from_env()
 
 app = Celery("studio", broker=settings.redis_url, backend=settings.redis_url,
-             include=["tasks.operations", "tasks.presence"])
+             include=["tasks.operations", "tasks.presence", "tasks.drain"])
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

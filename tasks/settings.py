@@ -19,6 +19,7 @@ class Settings:
     cancel_grace: float  # seconds a job may ignore a cancel before its process is terminated
     heartbeat_seconds: float
     lost_after: float  # a running job whose heartbeat is older than this is failed as lost
+    drain_seconds: float  # how long a worker told to stop lets its running job finish (tasks.drain)
     max_jobs_per_owner: int  # queued + running jobs one browser, user or token may have
     max_waiting: int  # queued jobs in all, beyond which submissions are turned away for a while
     max_stored_bytes: int  # images one visitor's jobs may keep in Redis (inputs and results)
@@ -35,6 +36,7 @@ class Settings:
             cancel_grace=float(_env("STUDIO_CANCEL_GRACE", "10")),
             heartbeat_seconds=float(_env("STUDIO_HEARTBEAT_SECONDS", "1")),
             lost_after=float(_env("STUDIO_LOST_AFTER", "10")),
+            drain_seconds=float(_env("STUDIO_DRAIN_SECONDS", "30")),
             max_jobs_per_owner=int(_env("STUDIO_MAX_JOBS_PER_OWNER", "32")),
             max_waiting=int(_env("STUDIO_MAX_WAITING", "200")),
             max_visitor_work=float(_env("STUDIO_MAX_VISITOR_WORK", "1024")),

@@ -231,6 +231,21 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return -1
 """
 
+_REQUEUE = """
+-- KEYS: job. ARGV: job id, worker, stage. A job running on this worker goes back to its
+-- place in the queue, its run not counted (the worker is shutting down); 0 if it had ended.
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' or redis.call('HGET', KEYS[1], 'worker') ~= ARGV[2] then
+  return 0
+end
+local queue = redis.call('HGET', KEYS[1], 'queue')
+redis.call('HSET', KEYS[1], 'state', 'queued', 'percent', 0, 'stage', 'queued', 'rerun', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+redis.call('DEL', KEYS[1] .. ':alive')
+redis.call('ZREM', 'studio:running:' .. queue, ARGV[1])
+redis.call('ZADD', 'studio:waiting:' .. queue, redis.call('HGET', KEYS[1], 'fair') or 0, ARGV[1])
+return 1
+"""
+
 
 class JobStore:
     def __init__(self, redis: Redis, ttl: int):
@@ -245,6 +260,7 @@ class JobStore:
         self._reap = redis.register_script(_REAP)
         self._live_workers = redis.register_script(_LIVE_WORKERS)
         self._reserve = redis.register_script(_RESERVE)
+        self._requeue = redis.register_script(_REQUEUE)
 
     # keys -----------------------------------------------------------------
     @staticmethod
@@ -423,6 +439,20 @@ class JobStore:
         """("requeued" | "fail", operation) when the job's worker stopped beating, else None."""
         found = self._reap(keys=[self.job_key(job_id)], args=[job_id, max_runs])
         return (found[0].decode(), found[1].decode()) if found else None
+
+    def jobs_on(self, worker: str) -> list[tuple[str, dict[str, str]]]:
+        """(id, record) of the jobs running on `worker`."""
+        found = []
+        for queue in ("cpu", "gpu"):
+            for job_id in self.running_ids(queue):
+                record = self.get(job_id)
+                if record and record.get("state") == RUNNING and record.get("worker") == worker:
+                    found.append((job_id, record))
+        return found
+
+    def requeue(self, job_id: str, worker: str, reason: str) -> bool:
+        """Put a job running on `worker` back in its place in the queue, saying `reason`."""
+        return bool(self._requeue(keys=[self.job_key(job_id)], args=[job_id, worker, reason]))
 
     def finish(self, job_id: str, state: str, allowed: tuple[str, ...] = (QUEUED, RUNNING),
                outputs: list[bytes] = (), **fields: Any) -> bool:

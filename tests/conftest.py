@@ -47,6 +47,7 @@ os.environ.update(
     HF_HUB_OFFLINE="1",
     STUDIO_CANCEL_GRACE="3",
     STUDIO_LOST_AFTER="5",
+    STUDIO_DRAIN_SECONDS="3",  # a stopped worker's running job: 3 s to finish, then queued again
     XDG_CACHE_HOME=str(STATE / "cache"),
     STUDIO_WEBHOOK_ALLOW="127.0.0.1/32",  # the webhook receiver in test_rest_api
     STUDIO_DIAGNOSTIC="1",  # the timed no-op operation the queue tests use (off by default)

@@ -435,3 +435,29 @@ def test_a_visitor_has_a_compute_budget_for_generate(client):
     finally:
         for job in jobs:
             client.cancel(job)
+
+
+def test_a_worker_told_to_stop_queues_a_long_job_again_and_lets_a_short_one_finish(client, start_worker,
+                                                                                      tiny_png):
+    """SIGTERM to `launch.py --worker-only` (what docker and Kubernetes send): a job that
+    would outlast STUDIO_DRAIN_SECONDS (3 s here) is back in the queue right after,
+    saying so, without counting as a run, and another worker runs it; one that ends
+    within it ends, and the worker exits."""
+    gpu = {"engine": "identity-gpu"}
+    first = start_worker("gpu")
+    long = client.submit("diagnostic", {"image": tiny_png}, {**gpu, "steps": 60, "step_seconds": 0.1})
+    wait_for(lambda: running(client, long))
+    os.kill(first.process.pid, signal.SIGTERM)
+    told = time.monotonic()
+    wait_for(lambda: client.status(long).state == "queued", timeout=20)
+    assert time.monotonic() - told < 3 + 2
+    assert client.status(long).stage.startswith("its worker is shutting down; queued again")
+    assert client.store.get(long)["attempts"] == "0"
+    assert first.process.wait(timeout=30) == 0
+    second = start_worker("gpu")
+    assert client.wait(long, timeout=60).state == "succeeded" and client.store.get(long)["attempts"] == "1"
+    short = client.submit("diagnostic", {"image": tiny_png}, {**gpu, "steps": 10, "step_seconds": 0.1})
+    wait_for(lambda: running(client, short))
+    os.kill(second.process.pid, signal.SIGTERM)
+    assert client.wait(short, timeout=30).state == "succeeded"
+    assert second.process.wait(timeout=30) == 0

@@ -144,8 +144,9 @@ class Launcher:
     def __init__(self, folder: Path, **env: str):
         import requests  # noqa: F401 - fails early where the bench has no requests
 
-        port = _free_port()
-        environment = {**os.environ, "STUDIO_REDIS_PORT": str(_free_port()), "XDG_CACHE_HOME": str(folder / "cache"),
+        port, redis_port = _free_port(), _free_port()
+        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        environment = {**os.environ, "STUDIO_REDIS_PORT": str(redis_port), "XDG_CACHE_HOME": str(folder / "cache"),
                        "STUDIO_DIAGNOSTIC": "1", "STUDIO_MAX_JOBS_PER_OWNER": "100000", "STUDIO_MAX_WAITING": "100000",
                        **env}
         environment.pop("REDIS_URL", None)

@@ -184,6 +184,20 @@ def release_models() -> None:
     _free_memory()
 
 
+def loaded_models() -> list[str]:
+    """The cache keys of the models this process holds."""
+    with _models_lock:
+        return [key for models in _models.values() for key in models]
+
+
+def gpu_memory() -> tuple[int, int] | None:
+    """(free, total) bytes of this process's CUDA device, once it has used one."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return torch.cuda.mem_get_info()
+
+
 def _free_memory() -> None:
     """Give dropped models' memory back, GPU memory included."""
     gc.collect()

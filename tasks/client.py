@@ -146,6 +146,7 @@ class Metrics:
     running: dict[str, int]
     workers: dict[str, int]  # queue -> live workers consuming it
     engines: Counter[str]  # "<operation>/<engine>" -> live workers that have it on disk
+    processes: dict[str, dict[str, Any]]  # "<worker>/<pid>" -> its job, loaded models, GPU memory
     redis_roundtrip: float  # seconds
     redis_memory: int
     redis_maxmemory: int  # 0: no cap
@@ -432,8 +433,12 @@ class StudioClient:
             pipe.zcard(self.store.waiting_key(queue))
             pipe.zcard(self.store.running_key(queue))
         sizes = pipe.execute()
-        workers = list(self.store.workers().values())
+        live = self.store.workers()
+        workers = list(live.values())
+        processes = {name: state for name, state in self.store.processes().items()
+                     if name.rsplit("/", 1)[0] in live}
         return Metrics(waiting=dict(zip(QUEUES, sizes[::2])), running=dict(zip(QUEUES, sizes[1::2])),
+                       processes=processes,
                        workers={queue: sum(queue in w["queues"] for w in workers) for queue in QUEUES},
                        engines=Counter(engine for w in workers for engine in w.get("engines", [])),
                        redis_roundtrip=roundtrip, redis_memory=memory["used_memory"],

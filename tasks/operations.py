@@ -14,12 +14,12 @@ from functools import cached_property
 from celery import Task
 from pydantic import ValidationError
 from redis import Redis
-from redis.exceptions import OutOfMemoryError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import Cancelled, StudioError
 from pipelines.imaging import decode_image, encode_png
-from pipelines.registry import Operation, is_out_of_memory, release_models
+from pipelines.registry import Operation, gpu_memory, is_out_of_memory, loaded_models, release_models
 from tasks.celery_app import RUN_NEXT, app, settings
 from tasks.job_run import JobRun
 from tasks.store import CANCELLED, FAILED, SUCCEEDED, JobStore
@@ -41,6 +41,7 @@ class RunNext(Task):
         if taken is None:
             return {"state": "skipped"}  # its job was cancelled, expired, or taken by another message
         job_id, job, inputs = taken
+        self._publish(job_id)
         op = OPERATIONS.get(job["operation"])
         started = time.monotonic()
         if op is None:  # queued by a newer version of the studio
@@ -57,7 +58,18 @@ class RunNext(Task):
                 "The studio is out of memory: the result could not be stored. Try again later, or with a "
                 "smaller image."))
             state = FAILED
+        self._publish(None)
         return {"state": state}
+
+    def _publish(self, job_id: str | None) -> None:
+        """This process's job, models and GPU memory, for /metrics (best effort)."""
+        memory = gpu_memory()
+        state = {"job": job_id, "models": loaded_models(), "gpu_free": memory and memory[0],
+                 "gpu_total": memory and memory[1]}
+        try:
+            self.store.publish_process(f"{self.request.hostname}/{os.getpid()}", state)
+        except RedisError:
+            log.warning("worker state not published", exc_info=True)
 
     def _run(self, op: Operation, job_id: str, job: dict[str, str], inputs: dict[str, bytes | None]
              ) -> tuple[str, list[bytes], dict[str, object]]:

@@ -53,4 +53,6 @@ def _announce(sender, **_: object) -> None:
 @worker_shutdown.connect
 def _withdraw(sender, **_: object) -> None:
     _stop.set()
-    JobStore(Redis.from_url(settings.redis_url), settings.job_ttl).withdraw_worker(sender.hostname)
+    store = JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
+    store.withdraw_worker(sender.hostname)
+    store.forget_processes(sender.hostname)

@@ -17,6 +17,8 @@ Keys (all expire after the job TTL):
   studio:workers              hash: hostname -> JSON {queues, pid, engines, models, downloads}
   studio:workers:until        sorted set: hostname by the server time its record stops counting
   studio:webhooks             list of ended job ids whose callback_url is still to be called
+  studio:metrics:<kind>       hashes of counters and histogram buckets (see METRICS)
+  studio:processes            hash: each worker process's job, loaded models and GPU memory
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 # a few hashes, written by the scripts below as jobs move, so a scrape reads a handful of
 # keys whatever the number of jobs.
 METRICS = "studio:metrics:"  # + ended, wait, run, reaper, webhooks
+PROCESSES = "studio:processes"  # hash: "<worker>/<pid>" -> JSON {job, models, gpu_free, gpu_total}
 BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _OBSERVE = """
 local function observe(kind, series, value)
@@ -346,6 +349,20 @@ class JobStore:
         for job_id in ids:
             pipe.hget(self.job_key(job_id), "work")
         return sum(float(work) for work in pipe.execute() if work)
+
+    def publish_process(self, name: str, state: dict[str, Any]) -> None:
+        """What one worker process ("<worker>/<pid>") holds and does, for /metrics."""
+        self.redis.hset(PROCESSES, name, json.dumps(state))
+
+    def processes(self) -> dict[str, dict[str, Any]]:
+        """Every published worker process's state, by "<worker>/<pid>"."""
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(PROCESSES).items()}
+
+    def forget_processes(self, worker: str) -> None:
+        """Drop the published state of a worker's processes (it is stopping)."""
+        names = [name for name in self.processes() if name.rsplit("/", 1)[0] == worker]
+        if names:
+            self.redis.hdel(PROCESSES, *names)
 
     def count(self, kind: str, what: str) -> None:
         """One more of `what` in the metrics hash `kind` (reaper, webhooks)."""

@@ -48,6 +48,9 @@ def test_metrics_move_as_jobs_wait_run_fail_and_are_cancelled(ui_url, client, cp
         assert value(during, f"{histogram}_bucket", le="+Inf", **series) == value(during, f"{histogram}_count",
                                                                                  **series)
     assert value(during, "studio_workers", queue="cpu") >= 1
+    ran = client.store.get(done)
+    process = (("process", f"{ran['worker']}/{ran['pid']}"),)  # the pool process that ran it, now idle
+    assert during[("studio_process_busy", process)] == 0 and ("studio_process_loaded_models", process) in during
     assert value(during, "studio_redis_memory_bytes") > 0 and value(during, "studio_redis_maxmemory_bytes") > 0
     assert value(during, "studio_ui_request_seconds_count", route="metrics") >= 1
     client.cancel(waiting)

@@ -39,6 +39,7 @@ class QueueCollector:
         for name, count in sorted(metrics.engines.items()):
             engines.add_metric(name.split("/", 1), count)
         yield engines
+        yield from _processes(metrics.processes)
         counters = metrics.counters
         ended = CounterMetricFamily("studio_jobs_ended", "Jobs ended, by state.", labels=["state"])
         for state in ("succeeded", "failed", "cancelled"):
@@ -60,6 +61,22 @@ class QueueCollector:
         yield GaugeMetricFamily("studio_redis_memory_bytes", "Memory Redis uses.", value=metrics.redis_memory)
         yield GaugeMetricFamily("studio_redis_maxmemory_bytes", "Redis' memory cap (0: none).",
                                 value=metrics.redis_maxmemory)
+
+
+def _processes(processes: dict[str, dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
+    """Each worker process's state, as it published it after its last job began or ended."""
+    busy = GaugeMetricFamily("studio_process_busy", "1 while the worker process runs a job.", labels=["process"])
+    models = GaugeMetricFamily("studio_process_loaded_models", "Models the worker process holds.",
+                               labels=["process"])
+    gpu = GaugeMetricFamily("studio_process_gpu_memory_bytes", "The worker process's CUDA device memory.",
+                            labels=["process", "kind"])
+    for name, state in sorted(processes.items()):
+        busy.add_metric([name], 1 if state.get("job") else 0)
+        models.add_metric([name], len(state.get("models", [])))
+        for kind in ("free", "total"):
+            if state.get(f"gpu_{kind}") is not None:
+                gpu.add_metric([name, kind], state[f"gpu_{kind}"])
+    yield from (busy, models, gpu)
 
 
 def _gauge(name: str, documentation: str, labels: list[str], values: dict[str, int]) -> GaugeMetricFamily:

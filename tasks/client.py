@@ -147,6 +147,7 @@ class Metrics:
     workers: dict[str, int]  # queue -> live workers consuming it
     engines: Counter[str]  # "<operation>/<engine>" -> live workers that have it on disk
     processes: dict[str, dict[str, Any]]  # "<worker>/<pid>" -> its job, loaded models, GPU memory
+    visitors: dict[str, int]  # queue -> visitors with jobs waiting there
     redis_roundtrip: float  # seconds
     redis_memory: int
     redis_maxmemory: int  # 0: no cap
@@ -423,7 +424,7 @@ class StudioClient:
 
     @_needs_queue
     def metrics(self) -> Metrics:
-        """The studio's state for /metrics: a few keys, whatever the number of jobs."""
+        """The studio's state for /metrics: a few keys, and the waiting jobs' visitors."""
         started = time.perf_counter()
         self.store.redis.ping()
         roundtrip = time.perf_counter() - started
@@ -437,8 +438,9 @@ class StudioClient:
         workers = list(live.values())
         processes = {name: state for name, state in self.store.processes().items()
                      if name.rsplit("/", 1)[0] in live}
+        visitors = {queue: self.store.visitors_waiting(queue) for queue in QUEUES}
         return Metrics(waiting=dict(zip(QUEUES, sizes[::2])), running=dict(zip(QUEUES, sizes[1::2])),
-                       processes=processes,
+                       processes=processes, visitors=visitors,
                        workers={queue: sum(queue in w["queues"] for w in workers) for queue in QUEUES},
                        engines=Counter(engine for w in workers for engine in w.get("engines", [])),
                        redis_roundtrip=roundtrip, redis_memory=memory["used_memory"],

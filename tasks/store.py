@@ -358,6 +358,14 @@ class JobStore:
         """Every published worker process's state, by "<worker>/<pid>"."""
         return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(PROCESSES).items()}
 
+    def visitors_waiting(self, queue: str, most: int = 1000) -> int:
+        """How many visitors have jobs waiting on `queue` (of its first `most` jobs: the
+        waiting set stays within STUDIO_MAX_WAITING, but for scripts)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in self.redis.zrange(self.waiting_key(queue), 0, most - 1):
+            pipe.hget(self.job_key(job_id.decode()), "quota")
+        return len({quota for quota in pipe.execute() if quota})
+
     def forget_processes(self, worker: str) -> None:
         """Drop the published state of a worker's processes (it is stopping)."""
         names = [name for name in self.processes() if name.rsplit("/", 1)[0] == worker]

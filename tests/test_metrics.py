@@ -61,11 +61,15 @@ def test_metrics_move_as_jobs_wait_run_fail_and_are_cancelled(ui_url, client, cp
 
 
 def test_two_ui_processes_report_the_same_queue(ui_url, locked_ui, client, tiny_png):
-    waiting = [client.submit("diagnostic", {"image": tiny_png}, {"engine": "identity-gpu"}) for _ in range(3)]
+    before = scrape(ui_url)
+    waiting = [client.submit("diagnostic", {"image": tiny_png}, {"engine": "identity-gpu"}, quota=f"ip:192.0.2.{n}")
+               for n in (1, 1, 2)]
     try:
         ours, theirs = scrape(ui_url), scrape(locked_ui.url, METRICS_TOKEN)
         assert value(ours, "studio_jobs_waiting", queue="gpu") == value(theirs, "studio_jobs_waiting", queue="gpu") \
             == client.store.waiting_count(("gpu",))
+        assert value(ours, "studio_visitors_waiting", queue="gpu") - \
+            value(before, "studio_visitors_waiting", queue="gpu") == 2  # two visitors, three jobs
     finally:
         for job in waiting:
             client.cancel(job)

@@ -1,7 +1,8 @@
 """What an operator watches: /metrics (Prometheus' text format), /healthz and /readyz.
 
 The queue's series come from Redis at each scrape (`StudioClient.metrics`: a few keys,
-however many jobs there are), so every UI process reports the same queue. The request
+and the visitors of the waiting jobs; never the finished ones), so every UI process
+reports the same queue. The request
 latency is this UI process's own. /healthz answers whenever the process does; /readyz
 says whether Redis answers and every queue has a worker. The Guard in front asks the
 studio's credentials (or STUDIO_METRICS_TOKEN) for /metrics and /readyz; /healthz is open.
@@ -33,6 +34,7 @@ class QueueCollector:
         metrics = self.client.metrics()
         yield _gauge("studio_jobs_waiting", "Jobs waiting, per queue.", ["queue"], metrics.waiting)
         yield _gauge("studio_jobs_running", "Jobs running, per queue.", ["queue"], metrics.running)
+        yield _gauge("studio_visitors_waiting", "Visitors with jobs waiting, per queue.", ["queue"], metrics.visitors)
         yield _gauge("studio_workers", "Live workers consuming each queue.", ["queue"], metrics.workers)
         engines = GaugeMetricFamily("studio_engine_workers", "Live workers that have each engine's weights on disk.",
                                     labels=["operation", "engine"])

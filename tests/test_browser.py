@@ -292,4 +292,4 @@ def test_a_png_with_a_megabyte_of_parameters_fills_the_form_and_the_server_never
     finally:
         stop.set()
         prober.join()
-    assert times and max(times) < 0.5, max(times)
+    assert times and max(times) < 1.0, times  # test_hostile's bound for "nothing stalled"

@@ -1,7 +1,7 @@
 """Decoding and encoding of user images, written once for every operation.
 
-`decode_image` turns uploaded bytes into an upright 8-bit RGB or RGBA image, or
-raises `InvalidInput` with a message a user understands.
+`decode_image` turns uploaded bytes (JPEG, PNG, WebP, HEIC, ...) into an upright 8-bit
+RGB or RGBA image, or raises `InvalidInput` with a message a user understands.
 """
 from __future__ import annotations
 
@@ -14,7 +14,15 @@ from PIL.PngImagePlugin import PngInfo
 
 from pipelines.errors import InvalidInput
 
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"}
+try:  # iPhones' HEIC, through libheif in pillow-heif's wheel
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF = True
+except ImportError:
+    HEIF = False
+
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO", "HEIF"}
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
@@ -73,6 +81,9 @@ SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"
 
 def _unreadable(data: bytes) -> InvalidInput:
     """Tell "an image in a variant we cannot read" from "not an image at all"."""
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis") and not HEIF:
+        return InvalidInput("HEIC photos need the pillow-heif package on this server (pip install pillow-heif); "
+                            "or save the photo as JPEG.")
     fmt = "WebP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
         (name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
     if fmt:
@@ -125,13 +136,25 @@ def _adobe_inverted(image: Image.Image) -> bool:
 
 
 def encode_png(image: Image.Image) -> bytes:
-    """Lossless PNG that keeps alpha, and the "parameters" text a generated image carries."""
+    """Lossless PNG that keeps alpha, the "parameters" text a generated image carries, and
+    the colour profile and EXIF the image carries (see `with_metadata_of`)."""
     buffer = io.BytesIO()
     text = PngInfo()
     if "parameters" in image.info:
         text.add_text("parameters", image.info["parameters"])
-    image.save(buffer, format="PNG", compress_level=1, pnginfo=text)
+    metadata = {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
+    image.save(buffer, format="PNG", compress_level=1, pnginfo=text, **metadata)
     return buffer.getvalue()
+
+
+def with_metadata_of(result: Image.Image, photo: Image.Image | None) -> Image.Image:
+    """`result` carrying the photo's colour profile (so a Display-P3 photo keeps its
+    colours) and EXIF (the camera, the date; its orientation was applied at decoding and
+    removed) where it has none of its own."""
+    for key in ("icc_profile", "exif"):
+        if photo is not None and photo.info.get(key) and not result.info.get(key):
+            result.info[key] = photo.info[key]
+    return result
 
 
 def decode_png(data: bytes) -> Image.Image:

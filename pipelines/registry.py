@@ -83,6 +83,7 @@ class Operation:
     optional_inputs: tuple[str, ...] = ()
     # extra checks at submit, on the images decoded in the mode they are stored in
     check_inputs: Callable[[dict[str, Image.Image], Any], None] | None = None
+    photo_input: str = "image"  # the input the result is made from: it passes on its colour profile and EXIF
     # a job's compute in the operation's own unit, held to a budget per visitor (tasks.client)
     work: Callable[[Any], float] | None = None
     work_unit: str = ""

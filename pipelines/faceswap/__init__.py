@@ -117,6 +117,7 @@ FACE_SWAP = Operation(
     title="Face swap",
     params=FaceSwapParams,
     inputs=("source", "target"),
+    photo_input="target",
     engines=_engines,
     run=face_swap,
     auto_order=(InsightFaceEngine.name,),

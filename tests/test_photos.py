@@ -1,0 +1,66 @@
+"""Phone photos through the queue: HEIC is read, and every operation's result keeps the
+photo's colour profile and EXIF (its orientation applied once, and removed)."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image, ImageCms
+
+from tests.conftest import encode
+
+PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def phone_photo(upright: Image.Image, fmt: str = "JPEG") -> bytes:
+    """The photo as a phone stores it: pixels turned a quarter left with EXIF orientation 6
+    ("turn right to show"), the camera's name in EXIF, and a colour profile."""
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "StudioCam"
+    buffer = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(buffer, fmt, quality=92, icc_profile=PROFILE,
+                                                     exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def group():
+    from insightface.data import get_image
+
+    return Image.fromarray(get_image("t1")[..., ::-1].copy())
+
+
+def jobs(astronaut, group) -> dict[str, tuple[dict, dict, Image.Image]]:
+    mask = Image.new("L", astronaut.size)
+    mask.paste(255, (200, 200, 260, 260))
+    hanks = group.crop((0, 0, 400, 400))
+    return {
+        "remove_background": ({"image": phone_photo(astronaut)}, {"engine": "u2netp"}, astronaut),
+        "remove_object": ({"image": phone_photo(astronaut), "mask": encode(mask)}, {"engine": "opencv-telea"},
+                          astronaut),
+        "style_transfer": ({"image": phone_photo(astronaut)}, {"engine": "neural-preset"}, astronaut),
+        "face_swap": ({"source": encode(hanks), "target": phone_photo(group)}, {"engine": "landmarks"}, group),
+    }
+
+
+@pytest.mark.parametrize("operation", ["remove_background", "remove_object", "style_transfer", "face_swap"])
+def test_every_operation_keeps_the_colour_profile_and_exif(client, cpu_worker, astronaut, group, operation):
+    images, params, upright = jobs(astronaut, group)[operation]
+    job = client.submit(operation, images, params)
+    status = client.wait(job, timeout=120)
+    assert status.state == "succeeded", status.error
+    result = Image.open(io.BytesIO(client.results(job)[0]))
+    assert result.size == upright.size  # upright: the orientation was applied once
+    assert result.info.get("icc_profile") == PROFILE
+    exif = result.getexif()
+    assert exif.get(0x010F) == "StudioCam" and 0x0112 not in exif  # the camera kept, the orientation used up
+
+
+def test_a_heic_photo_is_read(client, cpu_worker, astronaut):
+    heic = phone_photo(astronaut, "HEIF")
+    assert heic[4:12] == b"ftypheic"
+    client.check_upload(heic)  # what the page says at upload time
+    job = client.submit("remove_background", {"image": heic}, {"engine": "u2netp"})
+    assert client.wait(job, timeout=60).state == "succeeded"
+    result = Image.open(io.BytesIO(client.results(job)[0]))
+    assert result.size == astronaut.size and result.info.get("icc_profile") == PROFILE

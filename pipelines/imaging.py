@@ -75,21 +75,22 @@ def _load(image: Image.Image) -> None:
         raise InvalidInput(f"The image file is truncated or corrupt ({exc}).") from None
 
 
+HEIF_BRANDS = (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis")
 SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
               b"GIF8": "GIF", b"BM": "BMP"}
 
 
 def _unreadable(data: bytes) -> InvalidInput:
     """Tell "an image in a variant we cannot read" from "not an image at all"."""
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis") and not HEIF:
+    fmt = stored_format(data)
+    if fmt == "HEIF" and not HEIF:
         return InvalidInput("HEIC photos need the pillow-heif package on this server (pip install pillow-heif); "
                             "or save the photo as JPEG.")
-    fmt = "WebP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else next(
-        (name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
     if fmt:
+        fmt = {"WEBP": "WebP", "HEIF": "HEIC"}.get(fmt, fmt)
         return InvalidInput(f"This {fmt} file is damaged or uses a variant this studio cannot read "
                             "(for example 32-bit float pixels); save it as an 8-bit RGB JPEG or PNG.")
-    return InvalidInput("The file is not an image this studio can read (use JPEG, PNG or WebP).")
+    return InvalidInput("The file is not an image this studio can read (use JPEG, PNG, WebP or HEIC).")
 
 
 def _too_large(size: tuple[int, int] | None, max_pixels: int) -> InvalidInput:
@@ -145,6 +146,39 @@ def encode_png(image: Image.Image) -> bytes:
     metadata = {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
     image.save(buffer, format="PNG", compress_level=1, pnginfo=text, **metadata)
     return buffer.getvalue()
+
+
+def encode_result(image: Image.Image, photo_format: str | None) -> bytes:
+    """A result in the format people expect: a high-quality JPEG (q95) where the photo was
+    a JPEG or HEIC and the result is opaque, with no parameters to carry; PNG otherwise
+    (cut-outs, masks, PNG photos, generated images). A 12-megapixel JPEG takes 0.05 s to
+    write, the same PNG 1.4 s and five times the bytes."""
+    if photo_format in ("JPEG", "HEIF") and image.mode == "RGB" and "parameters" not in image.info:
+        buffer = io.BytesIO()
+        metadata = {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
+        image.save(buffer, format="JPEG", quality=95, **metadata)
+        return buffer.getvalue()
+    return encode_png(image)
+
+
+def stored_format(data: bytes | None) -> str | None:
+    """The format of an image file, from its first bytes ("JPEG", "PNG", "HEIF", ...)."""
+    if not data:
+        return None
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        return "HEIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
+
+
+def file_extension(data: bytes) -> str:
+    """The extension a result's download takes."""
+    return {"JPEG": ".jpg", "WEBP": ".webp"}.get(stored_format(data) or "", ".png")
+
+
+def media_type(data: bytes) -> str:
+    return {"JPEG": "image/jpeg", "WEBP": "image/webp"}.get(stored_format(data) or "", "image/png")
 
 
 def with_metadata_of(result: Image.Image, photo: Image.Image | None) -> Image.Image:

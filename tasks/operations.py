@@ -18,7 +18,7 @@ from redis.exceptions import OutOfMemoryError, RedisError
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import Cancelled, StudioError
-from pipelines.imaging import decode_image, encode_png, with_metadata_of
+from pipelines.imaging import decode_image, encode_result, stored_format, with_metadata_of
 from pipelines.registry import Operation, gpu_memory, is_out_of_memory, loaded_models, release_models
 from tasks.celery_app import RUN_NEXT, app, settings
 from tasks.job_run import JobRun
@@ -81,8 +81,8 @@ class RunNext(Task):
                 images = {name: decode_image(self._input(name, inputs.get(name)), settings.max_pixels)
                           for name in op.all_inputs if inputs.get(name) is not None or name in op.inputs}
                 result = op.run(images, op.params.model_validate_json(job["params"]), ctx)
-                photo = images.get(op.photo_input)
-                outputs = [encode_png(with_metadata_of(image, photo)) for image in result.images]
+                photo, photo_format = images.get(op.photo_input), stored_format(inputs.get(op.photo_input))
+                outputs = [encode_result(with_metadata_of(image, photo), photo_format) for image in result.images]
             return SUCCEEDED, outputs, {"engine": result.engine, "detail": result.detail, "percent": 100,
                                         "stage": "done", "notes": json.dumps(ctx.notes)}
         except Cancelled:

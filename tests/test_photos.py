@@ -1,5 +1,7 @@
-"""Phone photos through the queue: HEIC is read, and every operation's result keeps the
-photo's colour profile and EXIF (its orientation applied once, and removed)."""
+"""Phone photos through the queue: HEIC is read; a JPEG or HEIC photo gives a JPEG result
+where the result is opaque (PNG for cut-outs and PNG photos); and every operation's
+result keeps the photo's colour profile and EXIF (its orientation applied once, and
+removed)."""
 from __future__ import annotations
 
 import io
@@ -50,6 +52,7 @@ def test_every_operation_keeps_the_colour_profile_and_exif(client, cpu_worker, a
     status = client.wait(job, timeout=120)
     assert status.state == "succeeded", status.error
     result = Image.open(io.BytesIO(client.results(job)[0]))
+    assert result.format == ("PNG" if operation == "remove_background" else "JPEG")  # a cut-out needs its alpha
     assert result.size == upright.size  # upright: the orientation was applied once
     assert result.info.get("icc_profile") == PROFILE
     exif = result.getexif()
@@ -64,3 +67,20 @@ def test_a_heic_photo_is_read(client, cpu_worker, astronaut):
     assert client.wait(job, timeout=60).state == "succeeded"
     result = Image.open(io.BytesIO(client.results(job)[0]))
     assert result.size == astronaut.size and result.info.get("icc_profile") == PROFILE
+    styled = client.submit("style_transfer", {"image": heic}, {"engine": "neural-preset"})
+    assert client.wait(styled, timeout=60).state == "succeeded"
+    assert Image.open(io.BytesIO(client.results(styled)[0])).format == "JPEG"
+
+
+def test_png_in_gives_png_out_and_downloads_say_their_format(ui_url, client, cpu_worker, astronaut):
+    import requests
+
+    api = f"{ui_url}api/v1/tasks"
+    answers = {}
+    for fmt in ("PNG", "JPEG"):
+        job = client.submit("style_transfer", {"image": encode(astronaut, fmt)}, {"engine": "neural-preset"})
+        assert client.wait(job, timeout=60).state == "succeeded"
+        answers[fmt] = requests.get(f"{api}/{job}/result/", timeout=30)
+    assert answers["PNG"].headers["content-type"] == "image/png"
+    assert answers["JPEG"].headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(answers["JPEG"].content)).format == "JPEG"

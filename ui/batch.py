@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Callable
 import gradio as gr
 
 from pipelines.errors import StudioError
+from pipelines.imaging import file_extension
 from tasks.client import BatchStatus, JobStatus, StudioClient
 from ui import jobs
 from ui.intake import intake
@@ -198,7 +199,7 @@ async def follow(client: StudioClient, batch_id: str, request: gr.Request | None
             names = [job.name or f"item-{index + 1}" for index, job in enumerate(status.jobs)]
             for job, name in zip(status.jobs, names):
                 if job.state == "succeeded" and job.id not in files:
-                    written = await asyncio.to_thread(_write_result, client, job.id, folder / f"{name}.png")
+                    written = await asyncio.to_thread(_write_result, client, job.id, folder, name)
                     files.update({job.id: written} if written else {})
             gallery = [(files[job.id], name) for job, name in zip(status.jobs, names) if job.id in files]
             zip_path = folder / f"{operation.replace('_', '-')}.zip"
@@ -221,11 +222,12 @@ async def resume(client: StudioClient, operation: str, request: gr.Request | Non
             yield *values, gr.Button(interactive=not status.done), gr.Accordion(open=True)
 
 
-def _write_result(client: StudioClient, job_id: str, path: Path) -> str | None:
+def _write_result(client: StudioClient, job_id: str, folder: Path, name: str) -> str | None:
     try:
         data = client.results(job_id)[0]
     except (StudioError, IndexError):
         return None
+    path = folder / f"{name}{file_extension(data)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return str(path)

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import StudioError
+from pipelines.imaging import file_extension
 from tasks.client import HistoryEntry, StudioClient
 from ui import jobs
 from ui.panel import TabParts
@@ -105,14 +106,9 @@ def thumbnail(client: StudioClient, entry: HistoryEntry, owner: str) -> str:
     return str(path)
 
 
-def extension_of(data: bytes) -> str:
-    with Image.open(io.BytesIO(data)) as image:
-        return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}.get(image.format or "", ".png")
-
-
 def write_file(job_id: str, name: str, data: bytes) -> str:
     """An image of the job as a file Gradio can serve (it copies it into its cache)."""
-    path = FILES / job_id / f"{name}{extension_of(data)}"
+    path = FILES / job_id / f"{name}{file_extension(data)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return str(path)

@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator, Callable, Iterator
 import gradio as gr
 
 from pipelines.errors import StudioError
+from pipelines.imaging import file_extension
 from tasks.client import JobStatus, QueueUnavailable, StudioClient
 from ui.browser_key import COOKIE, valid_key
 from ui.cancel_requests import cancel_requested
@@ -262,7 +263,7 @@ async def outcome(client: StudioClient, status: JobStatus, names: list[str]) -> 
 
 
 def result_files(client: StudioClient, status: JobStatus, names: list[str]) -> list[str]:
-    """The finished job's images written as `<name>.png` files (one name per image; the
+    """The finished job's images written as `<name>.png` (or .jpg) files (one name per image; the
     last name is numbered when there are more images), [] if it was cancelled, or a
     gr.Error saying why there are none."""
     if status.state == "cancelled":
@@ -278,7 +279,7 @@ def result_files(client: StudioClient, status: JobStatus, names: list[str]) -> l
     paths = []
     for index, data in enumerate(images):
         name = names[index] if index < len(names) else f"{names[-1]}-{index + 1}"
-        path = folder / f"{name}.png"
+        path = folder / f"{name}{file_extension(data)}"
         path.write_bytes(data)
         paths.append(str(path))
     return paths

@@ -2,7 +2,7 @@
 
     POST /api/v1/tasks/submit/          multipart (files named after the inputs) or JSON (base64 images)
     GET  /api/v1/tasks/{id}/status/     ?wait=N: a long poll, answered as soon as the job ends (N <= 60 s)
-    GET  /api/v1/tasks/{id}/result/     PNG (?index=N), or ?format=base64 for JSON
+    GET  /api/v1/tasks/{id}/result/     the image, PNG or JPEG (?index=N), or ?format=base64 for JSON
     POST /api/v1/tasks/{id}/cancel/
     POST /api/v1/batches/               JSON: one operation, shared params, a list of items (images, params)
     GET  /api/v1/batches/{id}/status/   every job's status, and the batch's counts and percent
@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
+from pipelines.imaging import media_type
 from tasks.client import BatchStatus, Busy, JobNotFinished, JobNotFound, JobStatus, QueueUnavailable, StudioClient
 from ui.credentials import Credentials
 from ui.guard import BodyTooLarge, visitor_address
@@ -106,7 +107,7 @@ class BatchState(BaseModel):
 class Base64Result(BaseModel):
     id: str
     engine: str | None
-    images: list[str] = Field(description="PNG images, base64.")
+    images: list[str] = Field(description="The images (PNG, or JPEG for an opaque result of a JPEG photo), base64.")
 
 
 class Problem(BaseModel):
@@ -172,7 +173,7 @@ def build_api(client: StudioClient, credentials: Credentials | None = None) -> A
         return _status(await asyncio.to_thread(_call, client.status, job_id))
 
     @router.get("/tasks/{job_id}/result/", summary="A finished job's image",
-                responses={200: {"content": {"image/png": {}, "application/json": {
+                responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "application/json": {
                     "schema": {"$ref": "#/components/schemas/Base64Result"}}}}})
     def result(job_id: str, index: int = Query(0, ge=0, le=1000),
                format: Literal["png", "base64"] = Query("png")) -> Response:
@@ -183,7 +184,7 @@ def build_api(client: StudioClient, credentials: Credentials | None = None) -> A
             return JSONResponse(body.model_dump())
         if index >= len(images):
             raise HTTPException(404, f"Job {job_id} has {len(images)} image(s); index {index} does not exist.")
-        return Response(images[index], media_type="image/png")
+        return Response(images[index], media_type=media_type(images[index]))
 
     @router.post("/tasks/{job_id}/cancel/", response_model=Status, summary="Cancel a queued or running job")
     def cancel(job_id: str) -> Status:

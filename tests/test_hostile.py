@@ -267,10 +267,13 @@ class Receiver:
             def do_POST(self) -> None:
                 hits.append((self.path, dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
                 if trickle:
-                    for byte in b"HTTP/1.1 204 No Content\r\n\r\n":
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(1)
+                    try:
+                        for byte in b"HTTP/1.1 204 No Content\r\n\r\n":
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(1)
+                    except (BrokenPipeError, ConnectionResetError):  # the sender gave up at its deadline
+                        pass
                     return
                 self.send_response(204)
                 self.end_headers()

@@ -182,7 +182,8 @@ def test_ui_api_with_two_files_and_with_an_editor_value(ui_url, files):
     result = Image.open(out).convert("RGB")
     assert "opencv-ns" in info
     original = Image.open(files / "photo.jpg").convert("RGB")
-    changed = np.abs(np.asarray(result, np.int16) - np.asarray(original, np.int16)).sum(2) > 0
+    # a JPEG photo gives a JPEG (quality 95): outside the box only its small re-encoding error
+    changed = np.abs(np.asarray(result, np.int16) - np.asarray(original, np.int16)).sum(2) > 60
     ys, xs = np.nonzero(changed)
     assert BOX[0] - 2 <= xs.min() and xs.max() < BOX[2] + 2 and BOX[1] - 2 <= ys.min() and ys.max() < BOX[3] + 2
     empty = {"background": handle_file(str(files / "photo.jpg")),

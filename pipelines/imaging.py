@@ -27,7 +27,7 @@ DEFAULT_MAX_PIXELS = 40_000_000
 
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, standard_mode: bool = True) -> Image.Image:
-    """Bytes of a JPEG/PNG/WebP/BMP/TIFF/GIF -> RGB or RGBA image, EXIF orientation applied
+    """Bytes of a JPEG/PNG/WebP/HEIC/BMP/TIFF/GIF -> RGB or RGBA image, EXIF orientation applied
     (with `standard_mode` False, in the mode it is stored in: a 40-megapixel mask then
     takes 40 MB, not 160)."""
     image = _open(data, max_pixels)
@@ -143,9 +143,13 @@ def encode_png(image: Image.Image) -> bytes:
     text = PngInfo()
     if "parameters" in image.info:
         text.add_text("parameters", image.info["parameters"])
-    metadata = {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
-    image.save(buffer, format="PNG", compress_level=1, pnginfo=text, **metadata)
+    image.save(buffer, format="PNG", compress_level=1, pnginfo=text, **_metadata(image))
     return buffer.getvalue()
+
+
+def _metadata(image: Image.Image) -> dict[str, bytes]:
+    """The colour profile and EXIF an image carries, as Pillow's writers take them."""
+    return {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
 
 
 def encode_result(image: Image.Image, photo_format: str | None) -> bytes:
@@ -155,8 +159,7 @@ def encode_result(image: Image.Image, photo_format: str | None) -> bytes:
     write, the same PNG 1.4 s and five times the bytes."""
     if photo_format in ("JPEG", "HEIF") and image.mode == "RGB" and "parameters" not in image.info:
         buffer = io.BytesIO()
-        metadata = {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
-        image.save(buffer, format="JPEG", quality=95, **metadata)
+        image.save(buffer, format="JPEG", quality=95, **_metadata(image))
         return buffer.getvalue()
     return encode_png(image)
 

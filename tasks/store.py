@@ -33,14 +33,15 @@ TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 LOCAL = "local"  # the visitor of jobs whose caller has none (scripts that reach Redis): no shares kept
 HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 
-# Each state change is one atomic script, so a finished job never changes again
-# and the worker spends one round trip per change.
 # Metrics (read by `JobStore.metrics`, shown at /metrics): counters and histograms kept in
 # a few hashes, written by the scripts below as jobs move, so a scrape reads a handful of
 # keys whatever the number of jobs.
 METRICS = "studio:metrics:"  # + ended, wait, run, reaper, webhooks
 PROCESSES = "studio:processes"  # hash: "<worker>/<pid>" -> JSON {job, models, gpu_free, gpu_total}
 BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+# Each state change is one atomic script, so a finished job never changes again
+# and the worker spends one round trip per change.
 _OBSERVE = """
 local function observe(kind, series, value)
   local key = 'studio:metrics:' .. kind

@@ -32,11 +32,10 @@ from pipelines.registry import Operation
 from tasks.celery_app import send_run_next
 from tasks.routing import route
 from tasks.settings import Settings
-from tasks.store import CANCELLED, LOCAL, QUEUED, RUNNING, SUCCEEDED, TERMINAL, JobStore
+from tasks.store import CANCELLED, LOCAL, QUEUED, QUEUES, RUNNING, SUCCEEDED, TERMINAL, JobStore
 from tasks.webhooks import check_callback_url
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-QUEUES = ("cpu", "gpu")
 
 
 class JobNotFound(StudioError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from tasks.store import FAILED, RUNNING, JobStore
+from tasks.store import FAILED, QUEUES, RUNNING, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -20,17 +20,16 @@ MAX_ATTEMPTS = 2  # a job whose worker process died twice is failed, not retried
 EVERY_SECONDS = 1.0
 
 
-def reap(store: JobStore, queues: tuple[str, ...] = ("cpu", "gpu")) -> list[tuple[str, str]]:
+def reap(store: JobStore, queues: tuple[str, ...] = QUEUES) -> list[tuple[str, str]]:
     """One pass: (job id, "requeued" or "failed") for each job it acted on."""
     from tasks.celery_app import send_run_next
 
     acted = []
     for queue in queues:
         for job_id in store.running_ids(queue):
-            found = store.reap(job_id, MAX_ATTEMPTS)
-            if found is None:
+            outcome = store.reap(job_id, MAX_ATTEMPTS)
+            if outcome is None:
                 continue
-            outcome, _ = found
             if outcome == "requeued":
                 send_run_next(queue)
             elif store.finish(job_id, FAILED, allowed=(RUNNING,), error=(

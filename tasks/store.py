@@ -30,6 +30,7 @@ from redis import Redis
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+QUEUES = ("cpu", "gpu")
 LOCAL = "local"  # the visitor of jobs whose caller has none (scripts that reach Redis): no shares kept
 HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 
@@ -43,6 +44,11 @@ BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 # Each state change is one atomic script, so a finished job never changes again
 # and the worker spends one round trip per change.
 _OBSERVE = """
+-- The histograms' series of a job: "<operation>|<engine>" ("auto" while none is known).
+local function series(job)
+  local engine = redis.call('HGET', job, 'engine')
+  return redis.call('HGET', job, 'operation') .. '|' .. ((engine and engine ~= '' and engine) or 'auto')
+end
 local function observe(kind, series, value)
   local key = 'studio:metrics:' .. kind
   for _, le in ipairs({BUCKETS}) do
@@ -52,6 +58,17 @@ local function observe(kind, series, value)
   redis.call('HINCRBY', key, series .. '|count', 1)
 end
 """.replace("BUCKETS", ", ".join(map(str, BUCKETS)))
+
+_BACK_IN_LINE = """
+-- A running job queued again, in its place in the fair order (it has waited its turn
+-- already), its stage saying why.
+local function back_in_line(job, id, why)
+  local queue = redis.call('HGET', job, 'queue')
+  redis.call('HSET', job, 'state', 'queued', 'percent', 0, 'stage', 'queued', 'rerun', why)
+  redis.call('ZREM', 'studio:running:' .. queue, id)
+  redis.call('ZADD', 'studio:waiting:' .. queue, redis.call('HGET', job, 'fair') or 0, id)
+end
+"""
 
 _ENQUEUE = """
 -- KEYS: the queue's waiting set, its virtual time, the visitor's last tag, its sequence,
@@ -93,8 +110,7 @@ while true do
     redis.call('ZADD', KEYS[2], ARGV[1], id)
     local tag = math.floor(tonumber(head[2]) / 1000000)
     if tag > tonumber(redis.call('GET', KEYS[3]) or '0') then redis.call('SET', KEYS[3], tag) end
-    local engine = redis.call('HGET', job, 'engine')
-    observe('wait', redis.call('HGET', job, 'operation') .. '|' .. ((engine ~= '' and engine) or 'auto'),
+    observe('wait', series(job),
             math.max(0, tonumber(ARGV[1]) - tonumber(redis.call('HGET', job, 'created_at') or ARGV[1])))
     local reply = {id, redis.call('HGETALL', job)}
     for name in string.gmatch(redis.call('HGET', job, 'inputs') or '', '[^,]+') do
@@ -149,11 +165,7 @@ if redis.call('HGET', KEYS[1], 'state') == 'succeeded' and seconds then
 end
 local ended = redis.call('HGET', KEYS[1], 'state')
 redis.call('HINCRBY', 'studio:metrics:ended', ended, 1)
-if seconds then
-  local engine = redis.call('HGET', KEYS[1], 'engine')
-  observe('run', redis.call('HGET', KEYS[1], 'operation') .. '|' .. ((engine ~= '' and engine) or 'auto'),
-          tonumber(seconds))
-end
+if seconds then observe('run', series(KEYS[1]), tonumber(seconds)) end
 redis.call('RPUSH', KEYS[2], ended)
 redis.call('EXPIRE', KEYS[2], 60)
 if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
@@ -196,23 +208,18 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-_REAP = """
+_REAP = _BACK_IN_LINE + """
 -- KEYS: job. ARGV: job id, most runs. A running job whose worker stopped beating goes
--- back to the queue, or is to be failed once it has had its runs; nil otherwise.
+-- back to the queue ("requeued"), or is to be failed once it has had its runs ("fail");
+-- nil otherwise.
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' or redis.call('EXISTS', KEYS[1] .. ':alive') == 1 then
   return nil
 end
-local operation = redis.call('HGET', KEYS[1], 'operation')
 local runs = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
-if runs >= tonumber(ARGV[2]) then return {'fail', operation} end
-local queue = redis.call('HGET', KEYS[1], 'queue')
-redis.call('HSET', KEYS[1], 'state', 'queued', 'percent', 0, 'stage', 'queued',
-           'rerun', 'its worker stopped; running it again (run ' .. (runs + 1) .. ' of ' .. ARGV[2] .. ')')
-redis.call('ZREM', 'studio:running:' .. queue, ARGV[1])
--- back in its place in the fair order (it has waited its turn already)
-redis.call('ZADD', 'studio:waiting:' .. queue, redis.call('HGET', KEYS[1], 'fair') or 0, ARGV[1])
+if runs >= tonumber(ARGV[2]) then return 'fail' end
+back_in_line(KEYS[1], ARGV[1], 'its worker stopped; running it again (run ' .. (runs + 1) .. ' of ' .. ARGV[2] .. ')')
 redis.call('HINCRBY', 'studio:metrics:reaper', 'requeued', 1)
-return {'requeued', operation}
+return 'requeued'
 """
 
 _RESERVE = """
@@ -235,18 +242,15 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return -1
 """
 
-_REQUEUE = """
+_REQUEUE = _BACK_IN_LINE + """
 -- KEYS: job. ARGV: job id, worker, stage. A job running on this worker goes back to its
 -- place in the queue, its run not counted (the worker is shutting down); 0 if it had ended.
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' or redis.call('HGET', KEYS[1], 'worker') ~= ARGV[2] then
   return 0
 end
-local queue = redis.call('HGET', KEYS[1], 'queue')
-redis.call('HSET', KEYS[1], 'state', 'queued', 'percent', 0, 'stage', 'queued', 'rerun', ARGV[3])
+back_in_line(KEYS[1], ARGV[1], ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 redis.call('DEL', KEYS[1] .. ':alive')
-redis.call('ZREM', 'studio:running:' .. queue, ARGV[1])
-redis.call('ZADD', 'studio:waiting:' .. queue, redis.call('HGET', KEYS[1], 'fair') or 0, ARGV[1])
 return 1
 """
 
@@ -293,6 +297,10 @@ class JobStore:
         return f"studio:quota:{who}"
 
     @staticmethod
+    def vtime_key(queue: str) -> str:
+        return f"studio:vtime:{queue}"
+
+    @staticmethod
     def stored_key(who: str) -> str:
         return f"studio:stored:{who}"
 
@@ -318,7 +326,7 @@ class JobStore:
                   "attempts": 0, "quota": quota, "inputs": ",".join(inputs)}
         pipe.hset(self.job_key(job_id), mapping={**record, "owner": owner} if owner else record)
         pipe.expire(self.job_key(job_id), self.ttl)
-        self._enqueue(keys=[self.waiting_key(queue), f"studio:vtime:{queue}", f"studio:vlast:{queue}:{quota}",
+        self._enqueue(keys=[self.waiting_key(queue), self.vtime_key(queue), f"studio:vlast:{queue}:{quota}",
                             f"studio:seq:{queue}", self.quota_key(quota)], args=[job_id, self.ttl], client=pipe)
         if quota != LOCAL:
             pipe.zadd(self.stored_key(quota), {job_id: sum(map(len, inputs.values()))})
@@ -387,8 +395,7 @@ class JobStore:
 
     def drop_images(self, job_id: str) -> None:
         """Delete a job's input and preview images (allowed when Redis is out of memory)."""
-        record = self.get(job_id) or {}
-        names = [f"in:{name}" for name in record.get("inputs", "").split(",") if name] + ["preview"]
+        names = _input_blobs(self.get(job_id) or {}) + ["preview"]
         self.redis.delete(*(self.blob_key(job_id, name) for name in names))
 
     def release(self, quota: str, job_ids: list[str]) -> None:
@@ -426,8 +433,8 @@ class JobStore:
     def delete(self, job_id: str, owner: str) -> None:
         """Remove an ended job, its images and its place in the owner's History."""
         record = self.get(job_id) or {}
-        names = [f"in:{name}" for name in record.get("inputs", "").split(",") if name]
-        names += [f"out:{index}" for index in range(int(record.get("outputs", 0)))] + ["preview"]
+        names = _input_blobs(record) + [f"out:{index}" for index in range(int(record.get("outputs", 0)))]
+        names += ["preview"]
         self.redis.delete(self.job_key(job_id), self.done_key(job_id), *(self.blob_key(job_id, n) for n in names))
         self.redis.zrem(self.history_key(owner), job_id)
         if record.get("quota"):
@@ -461,15 +468,15 @@ class JobStore:
     def running_ids(self, queue: str) -> list[str]:
         return [job_id.decode() for job_id in self.redis.zrange(self.running_key(queue), 0, -1)]
 
-    def reap(self, job_id: str, max_runs: int) -> tuple[str, str] | None:
-        """("requeued" | "fail", operation) when the job's worker stopped beating, else None."""
+    def reap(self, job_id: str, max_runs: int) -> str | None:
+        """"requeued" or "fail" when the job's worker stopped beating, else None."""
         found = self._reap(keys=[self.job_key(job_id)], args=[job_id, max_runs])
-        return (found[0].decode(), found[1].decode()) if found else None
+        return found.decode() if found else None
 
     def jobs_on(self, worker: str) -> list[tuple[str, dict[str, str]]]:
         """(id, record) of the jobs running on `worker`."""
         found = []
-        for queue in ("cpu", "gpu"):
+        for queue in QUEUES:
             for job_id in self.running_ids(queue):
                 record = self.get(job_id)
                 if record and record.get("state") == RUNNING and record.get("worker") == worker:
@@ -498,7 +505,7 @@ class JobStore:
         """The next job of `queue` in fair order, marked running on this worker (alive for
         `alive_seconds` until its first beat): its id, record and input images (None for
         one that expired). None when no job is waiting. Runs are counted in attempts."""
-        keys = [self.waiting_key(queue), self.running_key(queue), f"studio:vtime:{queue}"]
+        keys = [self.waiting_key(queue), self.running_key(queue), self.vtime_key(queue)]
         reply = self._take(keys=keys, args=[time.time(), worker, pid, max(1, round(alive_seconds)), self.ttl])
         if not reply:
             return None
@@ -559,3 +566,8 @@ class JobStore:
         """The live workers' records (two small keys, whatever else Redis holds)."""
         raw = self._live_workers(keys=[WORKERS, WORKERS_UNTIL])
         return {raw[i].decode(): json.loads(raw[i + 1]) for i in range(0, len(raw), 2)}
+
+
+def _input_blobs(record: dict[str, str]) -> list[str]:
+    """The blob names of a job's input images ("in:image", ...), from its record."""
+    return [f"in:{name}" for name in record.get("inputs", "").split(",") if name]

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from ui.guard import Receive, Scope, Send
+from ui.guard import SMALL_BODIES, Receive, Scope, Send, read_body, replay
 
 CANCEL_PATH = "/gradio_api/cancel"
 MEMORY_SECONDS = 60
@@ -31,13 +31,9 @@ class CancelRequests:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or not scope["path"].endswith(CANCEL_PATH):
             return await self.app(scope, receive, send)
-        messages, more = [], True
-        while more:
-            message = await receive()
-            messages.append(message)
-            more = message.get("more_body", False) and message["type"] == "http.request"
+        body = await read_body(receive, SMALL_BODIES[CANCEL_PATH]) or b""  # the Guard refused a longer one
         try:
-            session = json.loads(b"".join(m.get("body", b"") for m in messages)).get("session_hash")
+            session = json.loads(body).get("session_hash")
         except (ValueError, AttributeError):
             session = None
         now = time.monotonic()
@@ -45,8 +41,4 @@ class CancelRequests:
             del _requested[stale]
         if isinstance(session, str):
             _requested[session] = now
-
-        async def replay() -> dict[str, Any]:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body, receive), send)

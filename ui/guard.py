@@ -184,7 +184,7 @@ class Guard:
     async def _counted_login(self, scope: Scope, receive: Receive, send: Send, address: str, limit: int) -> None:
         """Gradio's login form, slowed down for an address or a user with many failures:
         Gradio answers 200 to a right login and 400 to a wrong one."""
-        body = await _read_body(receive, limit)
+        body = await read_body(receive, limit)
         if body is None:
             return await _answer(send, 413, self._too_large(limit + 1, limit))
         user = dict(parse_qsl(body.decode("utf-8", "replace"))).get("username", "").strip()
@@ -198,7 +198,7 @@ class Guard:
             status = message.get("status", status) if message["type"] == "http.response.start" else status
             await send(message)
 
-        await self.app(scope, _replay(body, receive), noting_send)
+        await self.app(scope, replay(body, receive), noting_send)
         if status == 200:
             self.throttle.succeeded(address, user)
         elif status in (400, 401):
@@ -221,7 +221,7 @@ class Guard:
     async def _checked_json(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """A JSON body, read whole (within `limit`) and checked for its shape before any
         parser sees it: no container deeper or longer than a request can need."""
-        body = await _read_body(receive, limit)
+        body = await read_body(receive, limit)
         if body is None:
             return await _answer(send, 413, self._too_large(limit + 1, limit))
         try:
@@ -231,7 +231,7 @@ class Guard:
                 check_shape(body)
         except BadShape as exc:
             return await _answer(send, 422, str(exc))
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     async def _bounded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """Pass the request on, refusing it once more than `limit` bytes have arrived."""
@@ -264,7 +264,7 @@ class Guard:
                 "(uploads: STUDIO_MAX_UPLOAD_MB).")
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole request body, or None once it is longer than `limit`."""
     chunks, size = [], 0
     while True:
@@ -279,7 +279,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that gives the body already read, then what the connection sends."""
     pending = [body]
 

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tasks.client import QUEUES, QueueUnavailable, StudioClient
-from tasks.store import BUCKETS
+from tasks.client import QueueUnavailable, StudioClient
+from tasks.store import BUCKETS, QUEUES
 
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 

@@ -219,8 +219,7 @@ def serve_ui(args: argparse.Namespace) -> None:
     api = build_api(client, credentials)
     demo = build_app(client)
     upload = client.settings.max_upload_bytes
-    uploads = UploadBudget(int(float(os.environ.get("STUDIO_UPLOAD_BUDGET_MB") or 2048) * 2**20),
-                           client.settings.job_ttl)
+    uploads = UploadBudget(client.settings.upload_budget_bytes, client.settings.job_ttl)
     guard = Middleware(Guard, max_body=3 * upload + 2**20, credentials=credentials,  # 2 images, base64
                        uploads=uploads)
     monitor = Monitor(client)

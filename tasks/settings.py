@@ -16,6 +16,7 @@ class Settings:
     max_upload_bytes: int
     max_pixels: int
     max_batch_bytes: int  # the photos of one batch together (a .zip's members as they unpack)
+    upload_budget_bytes: int  # what one visitor may upload to the UI's disk within a job TTL
     cancel_grace: float  # seconds a job may ignore a cancel before its process is terminated
     heartbeat_seconds: float
     lost_after: float  # a running job whose heartbeat is older than this is failed as lost
@@ -32,6 +33,7 @@ class Settings:
             job_ttl=int(_env("STUDIO_JOB_TTL", "3600")),
             max_upload_bytes=int(float(_env("STUDIO_MAX_UPLOAD_MB", "50")) * 1024 * 1024),
             max_batch_bytes=int(float(_env("STUDIO_MAX_BATCH_MB", "200")) * 1024 * 1024),
+            upload_budget_bytes=int(float(_env("STUDIO_UPLOAD_BUDGET_MB", "2048")) * 1024 * 1024),
             max_pixels=int(float(_env("STUDIO_MAX_MEGAPIXELS", "40")) * 1_000_000),
             cancel_grace=float(_env("STUDIO_CANCEL_GRACE", "10")),
             heartbeat_seconds=float(_env("STUDIO_HEARTBEAT_SECONDS", "1")),

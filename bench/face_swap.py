@@ -26,7 +26,7 @@ def main() -> None:
     from PIL import Image
 
     from pipelines.context import RunContext
-    from pipelines.faceswap import FaceSwapParams, face_swap
+    from pipelines.face_swap import FaceSwapParams, face_swap
     from pipelines.imaging import decode_image, encode_png
 
     source = (Path(insightface.__file__).parent / "data" / "images" / "Tom_Hanks_54745.png").read_bytes()

@@ -65,7 +65,7 @@ def remove(params: dict, ctx=None):
     from skimage import data
 
     from pipelines.context import RunContext
-    from pipelines.inpaint import RemoveObjectParams, remove_object
+    from pipelines.remove_object import RemoveObjectParams, remove_object
 
     photo = Image.fromarray(data.chelsea())
     mask = Image.new("L", photo.size, 0)
@@ -77,7 +77,7 @@ def remove(params: dict, ctx=None):
 def torchscript(engine: str, path: str) -> Callable[[], str]:
     def check() -> str:
         from pipelines.context import RunContext
-        from pipelines.inpaint import OPERATION
+        from pipelines.remove_object import OPERATION
         from pipelines.registry import load_model
         from tests import standins
 
@@ -94,8 +94,8 @@ def onnx_cuda() -> str:
     from PIL import Image
 
     from pipelines.context import RunContext
-    from pipelines.faceswap import FaceSwapParams, face_swap
-    from pipelines.faceswap.insightface_engine import buffalo_weights, swapper_weights
+    from pipelines.face_swap import FaceSwapParams, face_swap
+    from pipelines.face_swap.insightface_engine import buffalo_weights, swapper_weights
     from pipelines.onnx_runtime import available_providers, onnx_providers
     from tests import standins
 

@@ -35,7 +35,7 @@ def main() -> None:
 
     import rembg
 
-    from pipelines.background.rembg_models import RembgEngine
+    from pipelines.remove_background.rembg_models import RembgEngine
 
     photo = stack.sample_jpeg()
     session = RembgEngine("u2netp").load()

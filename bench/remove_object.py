@@ -26,7 +26,7 @@ def photo_and_mask():
 
 def crop_and_paste(photo, mask, engine: str, work_size: int) -> None:
     from pipelines.context import RunContext
-    from pipelines.inpaint import RemoveObjectParams, remove_object
+    from pipelines.remove_object import RemoveObjectParams, remove_object
 
     remove_object({"image": photo, "mask": mask}, RemoveObjectParams(engine=engine), RunContext())
 
@@ -35,7 +35,7 @@ def whole_downscaled(photo, mask, engine_name: str, work_size: int) -> None:
     from PIL import Image
 
     from pipelines.context import RunContext
-    from pipelines.inpaint import OPERATION, RemoveObjectParams, feathered, grow
+    from pipelines.remove_object import OPERATION, RemoveObjectParams, feathered, grow
     from pipelines.registry import load_model
 
     params = RemoveObjectParams(engine=engine_name)
@@ -49,7 +49,7 @@ def whole_downscaled(photo, mask, engine_name: str, work_size: int) -> None:
 
 
 def measure(variant, engine: str, work_size: int, queue) -> None:
-    import pipelines.inpaint  # noqa: F401  (imports are not what is measured)
+    import pipelines.remove_object  # noqa: F401  (imports are not what is measured)
 
     photo, mask = photo_and_mask()
     started = time.perf_counter()

@@ -146,8 +146,8 @@ def model_family(key: str) -> str:
 
 
 def cached(key: str, load: Callable[[], Any], ctx: RunContext, stage: str = "loading model") -> Any:
-    """`load()`'s result, kept per process under `key`. Of each family (background,
-    style, faceswap, inpaint, diffusers) the most recent `STUDIO_MAX_LOADED_MODELS`
+    """`load()`'s result, kept per process under `key`. Of each family (remove_background,
+    style_transfer, face_swap, remove_object, diffusers) the most recent `STUDIO_MAX_LOADED_MODELS`
     (default 3) stay; older ones are dropped first, so a worker's memory stays bounded
     when users switch models, and a generation never evicts the background remover."""
     with _models_lock:

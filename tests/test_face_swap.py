@@ -19,8 +19,8 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput, WeightsMissing
-from pipelines.faceswap import DETECT_FACES, FACE_SWAP, DetectFacesParams, FaceSwapParams, detect_faces, face_swap
-from pipelines.faceswap.insightface_engine import BUFFALO_FILES, InsightFaceEngine
+from pipelines.face_swap import DETECT_FACES, FACE_SWAP, DetectFacesParams, FaceSwapParams, detect_faces, face_swap
+from pipelines.face_swap.insightface_engine import BUFFALO_FILES, InsightFaceEngine
 from pipelines.registry import pick_engine
 from tests.conftest import encode
 
@@ -40,8 +40,8 @@ def hanks():
 
 
 def faces_of(image) -> list:
-    from pipelines.faceswap import find_faces
-    from pipelines.faceswap.landmarks import LandmarkEngine
+    from pipelines.face_swap import find_faces
+    from pipelines.face_swap.landmarks import LandmarkEngine
     from pipelines.registry import load_model
 
     engine = LandmarkEngine()
@@ -101,7 +101,7 @@ def test_source_face_number_picks_the_source(group, hanks):
 def test_colour_correction_takes_the_targets_skin_tone(hanks, astronaut):
     import cv2
 
-    from pipelines.faceswap.landmarks import match_colours
+    from pipelines.face_swap.landmarks import match_colours
 
     face = faces_of(astronaut)[0]
     mask = np.zeros((512, 512), np.uint8)
@@ -172,9 +172,9 @@ def test_insightface_fetches_inswapper_then_unpacks_buffalo(weights_server, tmp_
             archive.writestr(f"buffalo_l/{name}", f"stand-in for {name}")
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("STUDIO_INSWAPPER_URL", f"{url}/inswapper_128.onnx")
-    monkeypatch.setattr("pipelines.faceswap.insightface_engine.INSWAPPER_SHA256",
+    monkeypatch.setattr("pipelines.face_swap.insightface_engine.INSWAPPER_SHA256",
                         hashlib.sha256(b"stand-in swapper").hexdigest())
-    monkeypatch.setattr("pipelines.faceswap.insightface_engine.BUFFALO_URL", f"{url}/buffalo_l.zip")
+    monkeypatch.setattr("pipelines.face_swap.insightface_engine.BUFFALO_URL", f"{url}/buffalo_l.zip")
     stages = []
     ctx = RunContext(report=lambda p, stage, _: stages.append(stage))
     InsightFaceEngine().fetch_weights(ctx)

@@ -1,7 +1,7 @@
 """The per-worker model cache: models of one kind evict each other, never another kind's."""
 from __future__ import annotations
 
-from pipelines.background import rembg_models
+from pipelines.remove_background import rembg_models
 from pipelines.context import RunContext
 from pipelines.registry import cached, load_model
 

@@ -17,11 +17,11 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import StudioError, WeightsMissing
-from pipelines.faceswap import FaceSwapParams, face_swap
-from pipelines.faceswap.enhancer import enhancer_weights
-from pipelines.faceswap.insightface_engine import buffalo_weights, swapper_weights
-from pipelines.inpaint import OPERATION as REMOVE_OBJECT
-from pipelines.inpaint import RemoveObjectParams, remove_object
+from pipelines.face_swap import FaceSwapParams, face_swap
+from pipelines.face_swap.enhancer import enhancer_weights
+from pipelines.face_swap.insightface_engine import buffalo_weights, swapper_weights
+from pipelines.remove_object import OPERATION as REMOVE_OBJECT
+from pipelines.remove_object import RemoveObjectParams, remove_object
 from pipelines.registry import installed_engines
 from tasks.routing import route
 from tests import standins
@@ -96,8 +96,8 @@ def test_inswapper_comes_first_and_buffalo_only_once_it_is_there(weights_server,
     (served / "buffalo_l.zip").write_bytes(b"never fetched")
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("STUDIO_INSWAPPER_URL", f"{url}/inswapper_128.onnx")  # a mirror: held to the same pin
-    monkeypatch.setattr("pipelines.faceswap.insightface_engine.BUFFALO_URL", f"{url}/buffalo_l.zip")
-    from pipelines.faceswap.insightface_engine import InsightFaceEngine
+    monkeypatch.setattr("pipelines.face_swap.insightface_engine.BUFFALO_URL", f"{url}/buffalo_l.zip")
+    from pipelines.face_swap.insightface_engine import InsightFaceEngine
 
     with pytest.raises(WeightsMissing, match="sha256 is .*not the pinned e4a3f08c.*deleted"):
         InsightFaceEngine().fetch_weights(RunContext())
@@ -162,7 +162,7 @@ def test_sd_inpainting_works_at_512_or_more(cat, tiny_inpaint):
 def test_img2img_uses_the_photo(tiny_sd):
     from skimage import data
 
-    from pipelines.style import StyleTransferParams, style_transfer
+    from pipelines.style_transfer import StyleTransferParams, style_transfer
 
     params = StyleTransferParams(engine="sd-img2img", sd_model=tiny_sd, steps=2, strength=0.5, seed=5)
     one, two = (style_transfer({"image": Image.fromarray(photo).resize((64, 64))}, params, RunContext()).images[0]
@@ -257,7 +257,7 @@ def test_a_download_is_verified_by_the_publishers_checksum_file(weights_server, 
     (served / "gfpgan_1.4.onnx").write_bytes(model)
     (served / "gfpgan_1.4.hash").write_text(f"{zlib.crc32(model):08x}")
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setattr("pipelines.faceswap.enhancer.URL", f"{url}/gfpgan_1.4.onnx")
+    monkeypatch.setattr("pipelines.face_swap.enhancer.URL", f"{url}/gfpgan_1.4.onnx")
     from pipelines.weights import ensure_weights
 
     stages = []
@@ -371,8 +371,8 @@ def test_out_of_memory_anywhere_says_so_and_the_worker_carries_on(client, start_
 # --- no silent no-ops ------------------------------------------------------------------------------
 
 def test_a_cut_out_with_no_subject_says_so():
-    from pipelines.background import remove_background
-    from pipelines.background.base import RemoveBackgroundParams
+    from pipelines.remove_background import remove_background
+    from pipelines.remove_background.base import RemoveBackgroundParams
 
     empty_room = Image.new("RGB", (256, 256), (200, 205, 210))
     with pytest.raises(StudioError, match="found no subject"):

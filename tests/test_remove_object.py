@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import Cancelled, InvalidInput, WeightsMissing
-from pipelines.inpaint import RemoveObjectParams, remove_object
+from pipelines.remove_object import RemoveObjectParams, remove_object
 from tests import standins
 from tests.conftest import encode, wait_for
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import Cancelled, InvalidInput
-from pipelines.style import OPERATION, PRESET_COUNT, StyleTransferParams, style_transfer
+from pipelines.style_transfer import OPERATION, PRESET_COUNT, StyleTransferParams, style_transfer
 from tests.conftest import encode
 
 

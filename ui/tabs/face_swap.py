@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from pipelines.faceswap import DETECT_FACES, FACE_SWAP
+from pipelines.face_swap import DETECT_FACES, FACE_SWAP
 from tasks.client import StudioClient
 from ui import batch, examples, jobs, panel
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import gradio as gr
 
-from pipelines.inpaint import OPERATION
+from pipelines.remove_object import OPERATION
 from tasks.client import StudioClient
 from ui import examples, jobs, panel
 

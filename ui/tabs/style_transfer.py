@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from pipelines.catalogue import OPERATIONS
-from pipelines.style import PRESET_COUNT, PRESET_NAMES, SD_STYLES
+from pipelines.style_transfer import PRESET_COUNT, PRESET_NAMES, SD_STYLES
 from tasks.client import StudioClient
 from ui import batch, examples, jobs, panel
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from pipelines import diffusion
 from pipelines.context import RunContext
-from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams
+from pipelines.remove_object.base import InpaintEngine, RemoveObjectParams
 
 
 class StableDiffusionInpaintEngine(diffusion.UsesDiffusers, InpaintEngine):

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from pipelines.context import RunContext
-from pipelines.faceswap.base import Face, FaceSwapEngine, FaceSwapParams
-from pipelines.faceswap.enhancer import enhancer_weights
+from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams
+from pipelines.face_swap.enhancer import enhancer_weights
 from pipelines.onnx_runtime import onnx_providers
 from pipelines.weights import WeightFile, ensure_weights, models_home
 

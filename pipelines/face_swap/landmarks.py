@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.faceswap.base import Face, FaceSwapEngine, FaceSwapParams
+from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams
 
 DETECT_CONFIDENCE = 0.6
 MESH_CROP = 256  # face crops are scaled to this before the mesh runs, so small faces work too

@@ -10,10 +10,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput, StudioError, WeightsMissing
-from pipelines.faceswap.base import DetectFacesParams, Face, FaceSwapEngine, FaceSwapParams
-from pipelines.faceswap.enhancer import enhance_face, load_enhancer
-from pipelines.faceswap.insightface_engine import InsightFaceEngine
-from pipelines.faceswap.landmarks import LandmarkEngine
+from pipelines.face_swap.base import DetectFacesParams, Face, FaceSwapEngine, FaceSwapParams
+from pipelines.face_swap.enhancer import enhance_face, load_enhancer
+from pipelines.face_swap.insightface_engine import InsightFaceEngine
+from pipelines.face_swap.landmarks import LandmarkEngine
 from pipelines.registry import Operation, Result, load_model, pick_engine
 
 __all__ = ["DETECT_FACES", "FACE_SWAP", "DetectFacesParams", "FaceSwapParams", "detect_faces", "face_swap"]

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.context import RunContext
-from pipelines.inpaint.base import RemoveObjectParams, TorchScriptInpaintEngine, to_tensors
+from pipelines.remove_object.base import RemoveObjectParams, TorchScriptInpaintEngine, to_tensors
 
 MIGAN_URL = "https://github.com/Sanster/models/releases/download/migan/migan_traced.pt"
 MIGAN_MD5 = "76eb3b1a71c400ee3290524f7a11b89c"

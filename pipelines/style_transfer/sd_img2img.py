@@ -8,7 +8,7 @@ from PIL import Image
 
 from pipelines import diffusion
 from pipelines.context import RunContext
-from pipelines.style.base import SD_STYLES, StyleEngine, StyleTransferParams
+from pipelines.style_transfer.base import SD_STYLES, StyleEngine, StyleTransferParams
 
 
 class StableDiffusionImg2ImgEngine(diffusion.UsesDiffusers, StyleEngine):

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.context import RunContext
-from pipelines.inpaint.base import InpaintEngine, RemoveObjectParams
+from pipelines.remove_object.base import InpaintEngine, RemoveObjectParams
 
 
 class OpenCVInpaintEngine(InpaintEngine):

@@ -8,7 +8,7 @@ from PIL import Image
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
-from pipelines.style.base import PRESET_NAMES, StyleEngine, StyleTransferParams
+from pipelines.style_transfer.base import PRESET_NAMES, StyleEngine, StyleTransferParams
 from pipelines.tiles import run_tiled
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.context import RunContext
-from pipelines.inpaint.base import RemoveObjectParams, TorchScriptInpaintEngine, to_tensors
+from pipelines.remove_object.base import RemoveObjectParams, TorchScriptInpaintEngine, to_tensors
 
 LAMA_URL = "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt"
 LAMA_MD5 = "e3aa4aaa15225a33ec84f9f4bc47e500"

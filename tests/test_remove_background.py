@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.background import OPERATION, remove_background
-from pipelines.background.base import RemoveBackgroundParams
+from pipelines.remove_background import OPERATION, remove_background
+from pipelines.remove_background.base import RemoveBackgroundParams
 from pipelines.context import RunContext
 from pipelines.errors import WeightsMissing
 

@@ -1,6 +1,6 @@
 """Render the preset gallery's thumbnails (committed under ui/assets/style_presets/):
 
-    python -m pipelines.style.thumbnails
+    python -m pipelines.style_transfer.thumbnails
 """
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipelines.style.base import PRESET_COUNT
-from pipelines.style.neural import NeuralPresetEngine
+from pipelines.style_transfer.base import PRESET_COUNT
+from pipelines.style_transfer.neural import NeuralPresetEngine
 
 OUT = Path(__file__).resolve().parents[2] / "ui" / "assets" / "style_presets"
 

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.context import RunContext
-from pipelines.style.base import StyleEngine, StyleTransferParams
+from pipelines.style_transfer.base import StyleEngine, StyleTransferParams
 
 
 def _stylization(rgb: np.ndarray) -> np.ndarray:

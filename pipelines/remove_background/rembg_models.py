@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from pipelines.background.base import BackgroundEngine
+from pipelines.remove_background.base import BackgroundEngine
 from pipelines.onnx_runtime import onnx_providers
 from pipelines.weights import WeightFile, models_home
 

@@ -10,10 +10,10 @@ from pipelines.adjust import blend_with_original, fit_long_side, keep_colours
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
 from pipelines.registry import AUTO, Operation, Result, load_model, pick_engine
-from pipelines.style.base import PRESET_COUNT, PRESET_NAMES, SD_STYLES, StyleEngine, StyleTransferParams
-from pipelines.style.neural import NeuralImageEngine, NeuralPresetEngine
-from pipelines.style.opencv_filters import ENGINES as OPENCV_ENGINES
-from pipelines.style.sd_img2img import StableDiffusionImg2ImgEngine
+from pipelines.style_transfer.base import PRESET_COUNT, PRESET_NAMES, SD_STYLES, StyleEngine, StyleTransferParams
+from pipelines.style_transfer.neural import NeuralImageEngine, NeuralPresetEngine
+from pipelines.style_transfer.opencv_filters import ENGINES as OPENCV_ENGINES
+from pipelines.style_transfer.sd_img2img import StableDiffusionImg2ImgEngine
 
 __all__ = ["OPERATION", "PRESET_COUNT", "PRESET_NAMES", "SD_STYLES", "StyleTransferParams", "style_transfer"]
 

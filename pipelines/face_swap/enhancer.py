@@ -35,7 +35,7 @@ def load_enhancer(ctx: RunContext) -> Any:
     import onnxruntime
 
     path = ensure_weights(enhancer_weights(), ctx)
-    return cached("pipelines.faceswap.gfpgan",
+    return cached("pipelines.face_swap.gfpgan",
                   lambda: onnxruntime.InferenceSession(str(path), providers=onnx_providers()), ctx,
                   "loading the face enhancer")
 

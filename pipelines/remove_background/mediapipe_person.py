@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipelines.background.base import BackgroundEngine
+from pipelines.remove_background.base import BackgroundEngine
 
 
 class MediapipePersonEngine(BackgroundEngine):

@@ -77,8 +77,8 @@ def remove(params: dict, ctx=None):
 def torchscript(engine: str, path: str) -> Callable[[], str]:
     def check() -> str:
         from pipelines.context import RunContext
-        from pipelines.remove_object import OPERATION
         from pipelines.registry import load_model
+        from pipelines.remove_object import OPERATION
         from tests import standins
 
         getattr(standins, engine)(MODELS / path)

@@ -35,8 +35,8 @@ def whole_downscaled(photo, mask, engine_name: str, work_size: int) -> None:
     from PIL import Image
 
     from pipelines.context import RunContext
-    from pipelines.remove_object import OPERATION, RemoveObjectParams, feathered, grow
     from pipelines.registry import load_model
+    from pipelines.remove_object import OPERATION, RemoveObjectParams, feathered, grow
 
     params = RemoveObjectParams(engine=engine_name)
     engine = OPERATION.engine(engine_name)

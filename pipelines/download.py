@@ -53,7 +53,7 @@ def fetch(weight: WeightFile) -> str:
 
 def default_model(op: Operation) -> str | None:
     """The diffusion model an operation uses unless a job names another."""
-    field = op.params.model_fields.get("model") or op.params.model_fields.get("sd_model")
+    field = op.params.model_fields.get("model")
     return field.default if field else None
 
 

@@ -10,7 +10,7 @@ import contextlib
 from typing import Any
 
 from PIL import Image
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 from pipelines import diffusion
 from pipelines.context import RunContext
@@ -18,18 +18,26 @@ from pipelines.registry import Engine, Operation, Result, pick_engine
 
 
 class GenerateParams(BaseModel):
-    prompt: str = Field(..., min_length=1, max_length=2000)
-    negative_prompt: str = Field("", max_length=2000)
+    """The form follows this model (ui.form): `json_schema_extra` holds the control hints."""
+
+    prompt: str = Field(..., min_length=1, max_length=2000, json_schema_extra={
+        "lines": 3, "placeholder": "a lighthouse on a cliff at dusk, oil painting"})
+    negative_prompt: str = Field("", max_length=2000, validation_alias=AliasChoices("negative_prompt", "negative"))
     model: str = Field("sd-turbo", max_length=200,
                        description="Preset (sd-turbo, sdxl-turbo, sd-1.5), a Hugging Face id, or a folder "
                                    "name in <models>/diffusers/.")
-    steps: int = Field(4, ge=1, le=150)
-    guidance: float = Field(0.0, ge=0.0, le=30.0, description="Classifier-free guidance (0 for the turbo models).")
-    width: int = Field(512, ge=64, le=2048, description="A multiple of 8.")
-    height: int = Field(512, ge=64, le=2048, description="A multiple of 8.")
-    seed: int = Field(-1, ge=-1, le=diffusion.MAX_SEED, description="-1 picks a random seed; it is reported back.")
-    num_images: int = Field(1, ge=1, le=8)
-    engine: str = Field("diffusers", description="Only 'diffusers' (or 'auto').")
+    steps: int = Field(4, ge=1, le=150, json_schema_extra={"row": "steps"})
+    guidance: float = Field(0.0, ge=0.0, le=30.0, description="Classifier-free guidance (0 for the turbo models).",
+                            json_schema_extra={"label": "Guidance (0 for turbo models)", "step": 0.5, "row": "steps"})
+    width: int = Field(512, ge=64, le=2048, description="A multiple of 8.",
+                       json_schema_extra={"step": 8, "row": "size"})
+    height: int = Field(512, ge=64, le=2048, description="A multiple of 8.",
+                        json_schema_extra={"step": 8, "row": "size"})
+    seed: int = Field(-1, ge=-1, le=diffusion.MAX_SEED, description="-1 picks a random seed; it is reported back.",
+                      json_schema_extra={"label": "Seed (-1 = random)", "widget": "number", "row": "seed"})
+    num_images: int = Field(1, ge=1, le=8, validation_alias=AliasChoices("num_images", "count"),
+                            json_schema_extra={"label": "Images", "row": "seed"})
+    engine: str = Field("diffusers", description="Only 'diffusers' (or 'auto').", json_schema_extra={"widget": "none"})
 
     _model_name = field_validator("model")(lambda cls, value: diffusion.check_model_name(value))
 

@@ -1,9 +1,9 @@
 """The per-worker model cache: models of one kind evict each other, never another kind's."""
 from __future__ import annotations
 
-from pipelines.remove_background import rembg_models
 from pipelines.context import RunContext
 from pipelines.registry import cached, load_model
+from pipelines.remove_background import rembg_models
 
 
 def test_generation_models_do_not_evict_the_background_remover(monkeypatch, u2netp_installed):

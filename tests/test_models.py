@@ -20,9 +20,9 @@ from pipelines.errors import StudioError, WeightsMissing
 from pipelines.face_swap import FaceSwapParams, face_swap
 from pipelines.face_swap.enhancer import enhancer_weights
 from pipelines.face_swap.insightface_engine import buffalo_weights, swapper_weights
+from pipelines.registry import installed_engines
 from pipelines.remove_object import OPERATION as REMOVE_OBJECT
 from pipelines.remove_object import RemoveObjectParams, remove_object
-from pipelines.registry import installed_engines
 from tasks.routing import route
 from tests import standins
 from tests.conftest import MODELS, ROOT, encode

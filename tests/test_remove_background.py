@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.remove_background import OPERATION, remove_background
-from pipelines.remove_background.base import RemoveBackgroundParams
 from pipelines.context import RunContext
 from pipelines.errors import WeightsMissing
+from pipelines.remove_background import OPERATION, remove_background
+from pipelines.remove_background.base import RemoveBackgroundParams
 
 FACE = (230, 110)  # (x, y) inside the astronaut's face
 SKY_CORNER = (500, 10)  # top-right corner: studio backdrop

@@ -12,16 +12,23 @@ from pipelines.registry import AUTO, Engine
 
 
 class DetectFacesParams(BaseModel):
-    engine: str = Field(AUTO, description="insightface when its models are present, else landmarks.")
+    """The form follows these models (ui.form): `json_schema_extra` holds the control hints."""
+
+    engine: str = Field(AUTO, description="insightface when its models are present, else landmarks.",
+                        json_schema_extra={"widget": "engine",
+                                           "auto_label": "Auto (insightface if present, else face mesh)"})
 
 
 class FaceSwapParams(DetectFacesParams):
     source_face: int = Field(1, ge=1, le=100, description="Which face of the source photo, as numbered (from 1).")
     target_faces: list[int] = Field(default_factory=list, max_length=100,
                                     description="Which faces of the target photo to replace (from 1); empty = all.")
-    color_correct: bool = Field(True, description="Match the swapped face to the target's skin tone (landmarks).")
+    color_correct: bool = Field(True, description="Match the swapped face to the target's skin tone (landmarks).",
+                                json_schema_extra={"label": "Match the target's skin tone (face mesh engine)"})
     enhance: float = Field(1.0, ge=0.0, le=1.0, description="Face enhancer (GFPGAN 1.4) strength after the "
-                                                             "insightface swap; 0 turns it off.")
+                                                             "insightface swap; 0 turns it off.",
+                           json_schema_extra={"label": "Face enhancer strength (GFPGAN 1.4, after the insightface "
+                                                       "swap; 0 = off)"})
 
 
 @dataclass

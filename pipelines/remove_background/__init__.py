@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageColor
 
-from pipelines.remove_background.base import BackgroundEngine, RemoveBackgroundParams
-from pipelines.remove_background.mediapipe_person import MediapipePersonEngine
-from pipelines.remove_background.rembg_models import ENGINES as REMBG_ENGINES
 from pipelines.context import RunContext
 from pipelines.errors import StudioError
 from pipelines.registry import Operation, Result, load_model, pick_engine
+from pipelines.remove_background.base import BackgroundEngine, RemoveBackgroundParams
+from pipelines.remove_background.mediapipe_person import MediapipePersonEngine
+from pipelines.remove_background.rembg_models import ENGINES as REMBG_ENGINES
 
 
 def remove_background(inputs: dict[str, Image.Image], params: RemoveBackgroundParams, ctx: RunContext) -> Result:

@@ -11,11 +11,17 @@ from pipelines.registry import AUTO, Engine
 
 
 class RemoveBackgroundParams(BaseModel):
-    engine: str = Field(AUTO, description="Engine name, or 'auto' for the best one available.")
+    """The form follows this model (ui.form): `json_schema_extra` holds the control hints."""
+
+    engine: str = Field(AUTO, description="Engine name, or 'auto' for the best one available.",
+                        json_schema_extra={"widget": "engine", "auto_label": "Auto (best available)"})
     output: Literal["transparent", "mask", "color"] = Field(
-        "transparent", description="Transparent PNG, the mask itself, or the subject on a solid colour."
+        "transparent", description="Transparent PNG, the mask itself, or the subject on a solid colour.",
+        json_schema_extra={"label": "Output",
+                           "choices": [["Transparent PNG", "transparent"], ["Mask", "mask"], ["Solid colour", "color"]]}
     )
-    color: str = Field("#ffffff", description="Background colour for output='color': #rrggbb, rgb(...) or a name.")
+    color: str = Field("#ffffff", description="Background colour for output='color': #rrggbb, rgb(...) or a name.",
+                       json_schema_extra={"widget": "color", "label": "Background colour (for Solid colour)"})
 
     @field_validator("color", mode="before")
     @classmethod

@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image
 
-from pipelines.remove_background.base import BackgroundEngine
 from pipelines.onnx_runtime import onnx_providers
+from pipelines.remove_background.base import BackgroundEngine
 from pipelines.weights import WeightFile, models_home
 
 RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0"

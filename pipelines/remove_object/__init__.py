@@ -15,12 +15,12 @@ from pipelines import diffusion
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
 from pipelines.imaging import to_standard_mode
+from pipelines.registry import Operation, Result, load_model, pick_engine
 from pipelines.remove_object.base import InpaintEngine, RemoveObjectParams
 from pipelines.remove_object.lama import LamaEngine
 from pipelines.remove_object.mi_gan import MiganEngine
 from pipelines.remove_object.opencv_inpaint import ENGINES as OPENCV_ENGINES
 from pipelines.remove_object.sd_inpaint import StableDiffusionInpaintEngine
-from pipelines.registry import Operation, Result, load_model, pick_engine
 
 __all__ = ["OPERATION", "RemoveObjectParams", "remove_object", "mask_from"]
 

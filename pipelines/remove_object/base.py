@@ -7,25 +7,39 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
 from pipelines.diffusion import MAX_SEED, check_model_name
 from pipelines.registry import AUTO, Engine
 from pipelines.weights import WeightFile, models_home
 
+SD_GROUP = "Stable Diffusion inpainting (engine sd-inpaint, GPU workers)"
+
 
 class RemoveObjectParams(BaseModel):
-    engine: str = Field(AUTO, description="Engine name; 'auto' takes LaMa, else MI-GAN, when a worker has its "
-                                          "weights, else OpenCV.")
-    dilate: int = Field(8, ge=0, le=128, description="Grow the mask by this many pixels (catches edges and shadows).")
-    feather: int = Field(4, ge=0, le=64, description="Soften the pasted edge over this many pixels.")
-    prompt: str = Field("", max_length=1000, description="For Stable Diffusion: what should be there instead.")
-    sd_model: str = Field("sd-2-inpainting", max_length=200, description="Model for the sd-inpaint engine.")
-    steps: int = Field(25, ge=1, le=150, description="Denoising steps for sd-inpaint.")
-    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-inpaint; -1 picks one.")
+    """The form follows this model (ui.form): `json_schema_extra` holds the control hints."""
 
-    _sd_model = field_validator("sd_model")(lambda cls, value: check_model_name(value))
+    engine: str = Field(AUTO, description="Engine name; 'auto' takes LaMa, else MI-GAN, when a worker has its "
+                                          "weights, else OpenCV.",
+                        json_schema_extra={"widget": "engine",
+                                           "auto_label": "Auto (LaMa or MI-GAN if present, else OpenCV)"})
+    dilate: int = Field(8, ge=0, le=128, description="Grow the mask by this many pixels (catches edges and shadows).",
+                        json_schema_extra={"label": "Grow the mask (px)", "row": "edge"})
+    feather: int = Field(4, ge=0, le=64, description="Soften the pasted edge over this many pixels.",
+                         json_schema_extra={"label": "Feather the edge (px)", "row": "edge"})
+    prompt: str = Field("", max_length=1000, description="For Stable Diffusion: what should be there instead.",
+                        json_schema_extra={"label": "What should be there instead (optional)", "group": SD_GROUP})
+    model: str = Field("sd-2-inpainting", max_length=200, validation_alias=AliasChoices("model", "sd_model"),
+                       description="Model for the sd-inpaint engine.",
+                       json_schema_extra={"label": "Model", "group": SD_GROUP, "row": "sd"})
+    steps: int = Field(25, ge=1, le=150, description="Denoising steps for sd-inpaint.",
+                       json_schema_extra={"group": SD_GROUP, "row": "sd"})
+    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-inpaint; -1 picks one.",
+                      json_schema_extra={"label": "Seed (-1 = random)", "widget": "number", "group": SD_GROUP,
+                                         "row": "sd"})
+
+    _model_name = field_validator("model")(lambda cls, value: check_model_name(value))
 
 
 class InpaintEngine(Engine):

@@ -25,11 +25,11 @@ class StableDiffusionInpaintEngine(diffusion.UsesDiffusers, InpaintEngine):
                 ctx: RunContext) -> Image.Image:
         import torch
 
-        pipe = diffusion.load_pipeline(params.sd_model, "inpaint", ctx.span(0, 20))
+        pipe = diffusion.load_pipeline(params.model, "inpaint", ctx.span(0, 20))
         prompt = params.prompt or "background, seamless, natural continuation of the surroundings"
         (result,) = diffusion.run_steps(
             pipe, params.steps, ctx.span(20, 100), preview_every=max(1, params.steps // 4), prompt=prompt,
             image=image, mask_image=mask, width=image.width, height=image.height, strength=1.0,
-            guidance_scale=diffusion.default_guidance(params.sd_model),
+            guidance_scale=diffusion.default_guidance(params.model),
             generator=torch.Generator().manual_seed(params.seed))
         return result.resize(image.size)

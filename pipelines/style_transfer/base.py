@@ -5,7 +5,7 @@ import abc
 from typing import Any
 
 from PIL import Image
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
 from pipelines.diffusion import MAX_SEED, check_model_name
@@ -29,17 +29,37 @@ SD_STYLES = {
 }
 
 
+SD_GROUP = "Stable Diffusion img2img (engine sd-img2img, runs on GPU workers)"
+
+
 class StyleTransferParams(BaseModel):
-    engine: str = Field(AUTO, description="Engine name; 'auto' uses the style image if one is given, else a preset.")
-    preset: int = Field(0, ge=0, lt=PRESET_COUNT, description="Preset style for the neural-preset engine (0-25).")
-    strength: float = Field(1.0, ge=0.0, le=1.0, description="1 = fully stylised, 0 = the photo unchanged.")
-    keep_colors: bool = Field(False, description="Keep the photo's colours, take only the style's texture.")
-    max_side: int = Field(1024, ge=64, le=4096, description="Longest side of the output in pixels (never enlarges).")
-    sd_style: str = Field("oil-painting", description=f"Style prompt preset for sd-img2img: {', '.join(SD_STYLES)}.")
-    sd_prompt: str = Field("", max_length=1000, description="Extra words for the sd-img2img prompt.")
-    sd_model: str = Field("sd-turbo", max_length=200, description="Model for sd-img2img (as in Generate).")
-    steps: int = Field(4, ge=1, le=150, description="Denoising steps for sd-img2img.")
-    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-img2img; -1 picks one.")
+    """The form follows this model (ui.form): `json_schema_extra` holds the control hints."""
+
+    engine: str = Field(AUTO, description="Engine name; 'auto' uses the style image if one is given, else a preset.",
+                        json_schema_extra={"widget": "engine",
+                                           "auto_label": "Auto (style image if given, else preset)"})
+    preset: int = Field(0, ge=0, lt=PRESET_COUNT, description="Preset style for the neural-preset engine (0-25).",
+                        json_schema_extra={"label": "Preset",
+                                           "choices": [[f"{i} · {name}", i] for i, name in enumerate(PRESET_NAMES)]})
+    strength: float = Field(1.0, ge=0.0, le=1.0, description="1 = fully stylised, 0 = the photo unchanged.",
+                            json_schema_extra={"label": "Strength (0 = the photo unchanged)", "row": "amount"})
+    keep_colors: bool = Field(False, description="Keep the photo's colours, take only the style's texture.",
+                              json_schema_extra={"label": "Keep the photo's colours"})
+    max_side: int = Field(1024, ge=64, le=4096, description="Longest side of the output in pixels (never enlarges).",
+                          json_schema_extra={"label": "Output size (longest side, px)", "step": 32, "row": "amount"})
+    sd_style: str = Field("oil-painting", description=f"Style prompt preset for sd-img2img: {', '.join(SD_STYLES)}.",
+                          json_schema_extra={"label": "Style prompt", "choices": list(SD_STYLES), "group": SD_GROUP})
+    prompt: str = Field("", max_length=1000, validation_alias=AliasChoices("prompt", "sd_prompt"),
+                        description="Extra words for the sd-img2img prompt.",
+                        json_schema_extra={"label": "Extra prompt words", "group": SD_GROUP})
+    model: str = Field("sd-turbo", max_length=200, validation_alias=AliasChoices("model", "sd_model"),
+                       description="Model for sd-img2img (as in Generate).",
+                       json_schema_extra={"label": "Model", "group": SD_GROUP, "row": "sd"})
+    steps: int = Field(4, ge=1, le=150, description="Denoising steps for sd-img2img.",
+                       json_schema_extra={"group": SD_GROUP, "row": "sd"})
+    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-img2img; -1 picks one.",
+                      json_schema_extra={"label": "Seed (-1 = random)", "widget": "number", "group": SD_GROUP,
+                                         "row": "sd"})
 
     @field_validator("sd_style")
     @classmethod
@@ -48,7 +68,7 @@ class StyleTransferParams(BaseModel):
             raise ValueError(f"unknown style {value!r}; choose one of {', '.join(SD_STYLES)}")
         return value
 
-    _sd_model = field_validator("sd_model")(lambda cls, value: check_model_name(value))
+    _model_name = field_validator("model")(lambda cls, value: check_model_name(value))
 
 
 class StyleEngine(Engine):

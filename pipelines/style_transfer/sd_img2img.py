@@ -24,18 +24,18 @@ class StableDiffusionImg2ImgEngine(diffusion.UsesDiffusers, StyleEngine):
                 params: StyleTransferParams, ctx: RunContext) -> Image.Image:
         import torch
 
-        pipe = diffusion.load_pipeline(params.sd_model, "image2image", ctx.span(0, 20))
+        pipe = diffusion.load_pipeline(params.model, "image2image", ctx.span(0, 20))
         width, height = (side - side % 8 for side in image.size)  # the VAE needs multiples of 8
         # img2img runs int(steps * strength) steps: ask for enough that at least one runs
         steps = max(params.steps, round(1 / params.strength + 0.5))
-        prompt = ", ".join(part for part in (SD_STYLES[params.sd_style], params.sd_prompt) if part)
+        prompt = ", ".join(part for part in (SD_STYLES[params.sd_style], params.prompt) if part)
         runs = max(1, int(steps * params.strength))
         (result,) = diffusion.run_steps(
             pipe, steps, ctx.span(20, 100), preview_every=max(1, runs // 4), runs=runs, prompt=prompt,
             image=image.resize((width, height)), strength=params.strength,
-            guidance_scale=diffusion.default_guidance(params.sd_model),
+            guidance_scale=diffusion.default_guidance(params.model),
             generator=torch.Generator().manual_seed(params.seed))
         return result.resize(image.size, Image.Resampling.LANCZOS)
 
     def describe(self, params: StyleTransferParams) -> str:
-        return f"{params.sd_style} ({params.sd_model}, seed {params.seed})"
+        return f"{params.sd_style} ({params.model}, seed {params.seed})"

@@ -9,10 +9,11 @@ from PIL import Image
 
 from pipelines.face_swap import DETECT_FACES, FACE_SWAP
 from tasks.client import StudioClient
-from ui import batch, examples, jobs, panel
+from ui import batch, examples, form, jobs, panel
 
 
 def render(client: StudioClient) -> panel.TabParts:
+    fields = form.Form(client, FACE_SWAP, "face-swap")
     with gr.Row():
         with gr.Column():
             with gr.Row():
@@ -23,16 +24,13 @@ def render(client: StudioClient) -> panel.TabParts:
             with gr.Row():
                 source_faces = gr.Image(label="Faces found in the source", interactive=False, type="pil")
                 target_faces = gr.Image(label="Faces found in the target", interactive=False, type="pil")
-            engines = panel.engine_dropdown(client, "face-swap", FACE_SWAP,
-                                            "Auto (insightface if present, else face mesh)")
-            engine = engines.component
-            with gr.Row():
-                source_face = gr.Dropdown([1], value=1, label="Source face")
-                chosen = gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)",
-                                          elem_id="face-swap-target-faces")
-            color_correct = gr.Checkbox(True, label="Match the target's skin tone (face mesh engine)")
-            enhance = gr.Slider(0, 1, value=1, step=0.05, label="Face enhancer strength (GFPGAN 1.4, after the "
-                                "insightface swap; 0 = off)", elem_id="face-swap-enhance")
+            fields.place("engine")
+            engine = fields.fields["engine"]
+            with gr.Row():  # the faces found in the photos are the choices
+                fields.use("source_face", gr.Dropdown([1], value=1, label="Source face"))
+                fields.use("target_faces", gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)",
+                                                            elem_id="face-swap-target-faces"))
+            fields.place_rest()
             run, stop = panel.buttons("Swap faces")
             with gr.Accordion("Batch: the source face into many target photos", open=False) as batch_box:
                 targets = batch.photos_input("face-swap", "Target photos (image files, or a .zip of them)")
@@ -76,47 +74,25 @@ def render(client: StudioClient) -> panel.TabParts:
         value = [number for number in wanted or [] if number in numbers]
         return annotated, gr.update(choices=numbers, value=value), wanted if photo is None else None
 
+    source_face, chosen = fields.fields["source_face"], fields.fields["target_faces"]
     source.change(on_source, [source, engine, wanted_source], [source_faces, source_face, wanted_source],
                   preprocess=False, concurrency_limit=None, api_name="detect_source_faces")
     target.change(on_target, [target, engine, wanted_targets], [target_faces, chosen, wanted_targets],
                   preprocess=False, concurrency_limit=None, api_name="detect_target_faces")
 
-    async def face_swap(source: dict[str, Any] | None, target: dict[str, Any] | None, engine: str | None = None,
-                        source_face: int | None = None, target_faces: list[int] | None = None,
-                        color_correct: bool | None = None, enhance: float | None = None,
-                        request: gr.Request = None, progress: gr.Progress = gr.Progress()):
-        def images() -> dict[str, bytes]:
-            return {"source": jobs.read_upload(source, "a source photo"),
-                    "target": jobs.read_upload(target, "a target photo")}
+    def images(given: form.Given) -> dict[str, bytes]:
+        return {"source": jobs.read_upload(given["source"], "a source photo"),
+                "target": jobs.read_upload(given["target"], "a target photo")}
 
-        params = {"engine": engine, "source_face": source_face, "target_faces": target_faces,
-                  "color_correct": color_correct, "enhance": enhance}
-        async for update in jobs.run_job(client, FACE_SWAP.name, images, params, progress, request,
-                                         f"{jobs.upload_stem(target)}-faceswap"):
-            yield update
-
-    async def face_swap_batch(source: dict[str, Any] | None, targets: list[dict[str, Any]] | None,
-                              engine: str | None = None, source_face: int | None = None,
-                              color_correct: bool | None = None, enhance: float | None = None,
-                              request: gr.Request = None):
+    def target_batch(given: form.Given, params: dict) -> batch.Batch:
         """Every face of each target (the target face numbers differ from photo to photo)."""
-        params = {"engine": engine, "source_face": source_face, "color_correct": color_correct, "enhance": enhance}
+        shared = {"source": jobs.read_upload(given["source"], "a source photo")}
+        return batch.photo_batch(client, given["targets"], "target", params, "faceswap", shared)
 
-        def read() -> batch.Batch:
-            shared = {"source": jobs.read_upload(source, "a source photo")}
-            return batch.photo_batch(client, targets, "target", params, "faceswap", shared)
-
-        async for update in batch.run_batch(client, FACE_SWAP.name, read, request):
-            yield update
-
-    with batch_panel:
-        batch_resume = batch.panel(client, face_swap_batch,
-                                   [source, targets, engine, source_face, color_correct, enhance], FACE_SWAP.name,
-                                   batch_box)
-    fields = {"engine": engine, "source_face": source_face, "target_faces": chosen, "color_correct": color_correct,
-              "enhance": enhance}
-    resume = panel.wire(client, face_swap, [source, target, *fields.values()], [result, info], run, stop,
-                        api_name="face_swap", operation=FACE_SWAP.name)
-    refill = {**fields, "source_face": wanted_source, "target_faces": wanted_targets}  # see on_source, on_target
-    return panel.TabParts(FACE_SWAP.name, [engines], [resume, batch_resume], refill,
+    batch_resume = fields.batch(batch_panel, batch_box, {"source": source, "targets": targets}, target_batch,
+                                exclude=("target_faces",))
+    resume = fields.job({"source": source, "target": target}, images,
+                        lambda given: f"{jobs.upload_stem(given['target'])}-faceswap", [result, info], run, stop)
+    refill = {**fields.fields, "source_face": wanted_source, "target_faces": wanted_targets}  # see on_source, on_target
+    return panel.TabParts(FACE_SWAP.name, fields.on_load, [resume, batch_resume], refill,
                           {"source": source, "target": target})

@@ -13,7 +13,7 @@ from pipelines.diffusion import PRESETS, diffusers_folder
 from pipelines.errors import StudioError
 from pipelines.generate import OPERATION, parse_parameters
 from tasks.client import JobStatus, StudioClient
-from ui import batch, jobs, panel
+from ui import batch, form, jobs, panel
 
 FIELDS = ["prompt", "negative_prompt", "model", "steps", "guidance", "width", "height", "seed"]
 SUGGESTED = {"sd-turbo": (4, 0.0, 512), "sdxl-turbo": (4, 0.0, 512), "sd-1.5": (25, 7.5, 512)}  # steps, guidance, size
@@ -124,26 +124,19 @@ def read_png_parameters(payload: dict[str, Any] | None) -> list[Any]:
 
 
 def render(client: StudioClient) -> panel.TabParts:
+    fields = form.Form(client, OPERATION, "generate")
     with gr.Row():
         with gr.Column():
-            prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a lighthouse on a cliff at dusk, oil painting")
-            negative = gr.Textbox(label="Negative prompt", lines=1)
+            fields.place("prompt", "negative_prompt")
             gr.Examples([["a lighthouse on a cliff at dusk, oil painting"], ["a red fox in fresh snow, photo"],
-                         ["a bowl of ramen, studio lighting, 35 mm"]], [prompt], label="Try a prompt")
+                         ["a bowl of ramen, studio lighting, 35 mm"]], [fields.fields["prompt"]], label="Try a prompt")
             model = gr.Dropdown(model_choices(), value="sd-turbo", allow_custom_value=True,
                                 label="Model (preset, a folder in the models folder, or an allowed Hugging Face id)",
                                 elem_id="generate-model")
+            fields.use("model", model)
             note = gr.Markdown(model_note(client, "sd-turbo"), elem_id="generate-model-note")
-            with gr.Row():
-                steps = gr.Slider(1, 150, value=4, step=1, label="Steps", elem_id="generate-steps")
-                guidance = gr.Slider(0, 30, value=0, step=0.5, label="Guidance (0 for turbo models)")
-            with gr.Row():
-                width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id="generate-width")
-                height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id="generate-height")
-            with gr.Row():
-                seed = gr.Number(-1, precision=0, label="Seed (-1 = random)")
-                reuse = gr.Button("Reuse last seed", size="sm")
-                count = gr.Slider(1, 8, value=1, step=1, label="Images")
+            fields.place_rest()
+            reuse = gr.Button("Reuse last seed", size="sm")
             run, stop = panel.buttons("Generate")
             with gr.Accordion("Batch: several prompts and/or seeds, with these settings", open=False) as batch_box:
                 prompts = gr.Textbox(label="Prompts, one per line", lines=4, elem_id="generate-batch-prompts")
@@ -160,38 +153,18 @@ def render(client: StudioClient) -> panel.TabParts:
             info = panel.status_view("generate")
 
     view = GenerateView(client)
-
-    async def generate(prompt: str | None = None, negative: str | None = None, model: str | None = None,
-                       steps: int | None = None, guidance: float | None = None, width: int | None = None,
-                       height: int | None = None, seed: int | None = None, count: int | None = None,
-                       request: gr.Request = None, progress: gr.Progress = gr.Progress()):
-        params = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps,
-                  "guidance": guidance, "width": width, "height": height, "seed": seed, "num_images": count}
-        async for update in jobs.run_job(client, OPERATION.name, dict, params, progress, request, "generate", view):
-            yield update
-
-    async def generate_batch(prompts: str | None, negative: str | None = None, model: str | None = None,
-                             steps: int | None = None, guidance: float | None = None, width: int | None = None,
-                             height: int | None = None, seed: int | None = None, count: int | None = None,
-                             seeds: str | None = None, request: gr.Request = None):
-        params = {"negative_prompt": negative, "model": model, "steps": steps, "guidance": guidance, "width": width,
-                  "height": height, "seed": seed, "num_images": count}
-        read = lambda: prompt_batch(client, prompts, seeds, params)  # noqa: E731
-        async for update in batch.run_batch(client, OPERATION.name, read, request):
-            yield update
-
-    with batch_panel:
-        batch_resume = batch.panel(client, generate_batch, [prompts, negative, model, steps, guidance, width, height,
-                                                            seed, count, seeds], OPERATION.name, batch_box)
-    fields = {"prompt": prompt, "negative_prompt": negative, "model": model, "steps": steps, "guidance": guidance,
-              "width": width, "height": height, "seed": seed, "num_images": count}
-    resume = panel.wire(client, generate, list(fields.values()), [preview, gallery, used_seed, info], run, stop,
-                        api_name="generate", operation=OPERATION.name, view=view)
-    reuse.click(lambda last: last if last is not None else -1, used_seed, seed, api_visibility="private")
-    model.input(suggested_settings, model, [steps, guidance, width, height], api_visibility="private")
+    batch_resume = fields.batch(batch_panel, batch_box, {"prompts": prompts},
+                                lambda given, params: prompt_batch(client, given["prompts"], given["seeds"], params),
+                                exclude=("prompt",), trailing={"seeds": seeds})
+    resume = fields.job({}, lambda given: {}, lambda given: "generate", [preview, gallery, used_seed, info], run, stop,
+                        view)
+    controls = fields.fields
+    reuse.click(lambda last: last if last is not None else -1, used_seed, controls["seed"], api_visibility="private")
+    model.input(suggested_settings, model, [controls[name] for name in ("steps", "guidance", "width", "height")],
+                api_visibility="private")
     model.change(lambda name: model_note(client, name), model, note, api_visibility="private",
                  show_progress="hidden")
-    dropped.upload(read_png_parameters, dropped, [prompt, negative, model, steps, guidance, width, height, seed],
-                   preprocess=False, api_visibility="private")
+    dropped.upload(read_png_parameters, dropped, [controls[name] for name in FIELDS], preprocess=False,
+                   api_visibility="private")
     return panel.TabParts(OPERATION.name, [panel.OnLoad(note, lambda: model_note(client, "sd-turbo"))],
-                          [resume, batch_resume], fields, {})
+                          [resume, batch_resume], controls, {})

@@ -1,28 +1,22 @@
 """Remove background tab: photo in, cut-out (or mask, or new background) out."""
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
-from pipelines.catalogue import OPERATIONS
+from pipelines.remove_background import OPERATION
 from tasks.client import StudioClient
-from ui import batch, examples, jobs, panel
+from ui import batch, examples, form, jobs, panel
 
-OPERATION = OPERATIONS["remove_background"]
-OUTPUTS = [("Transparent PNG", "transparent"), ("Mask", "mask"), ("Solid colour", "color")]
 NAMES = {"transparent": "cutout", "mask": "mask", "color": "new-background"}  # download file names
 
 
 def render(client: StudioClient) -> panel.TabParts:
+    fields = form.Form(client, OPERATION, "remove-background")
     with gr.Row():
         with gr.Column():
             image = panel.photo_input(client, "remove-background-photo")
             gr.Examples(examples.rows("astronaut.jpg", "cat.jpg", "coffee.jpg"), [image], label="Try a photo")
-            engines = panel.engine_dropdown(client, "remove-background", OPERATION, "Auto (best available)")
-            engine = engines.component
-            output = gr.Radio(OUTPUTS, value="transparent", label="Output")
-            color = gr.ColorPicker("#ffffff", label="Background colour (for Solid colour)")
+            fields.place_rest()
             run, stop = panel.buttons("Remove background")
             with gr.Accordion("Batch: many photos at once, with these settings", open=False) as batch_box:
                 photos = batch.photos_input("remove-background")
@@ -30,28 +24,13 @@ def render(client: StudioClient) -> panel.TabParts:
         with gr.Column():
             result, info = panel.result_view("remove-background")
 
-    async def remove_background(photo: dict[str, Any] | None, engine: str | None = None, output: str | None = None,
-                                color: str | None = None, request: gr.Request = None,
-                                progress: gr.Progress = gr.Progress()):
-        params = {"engine": engine, "output": output, "color": color}
-        name = f"{jobs.upload_stem(photo)}-{NAMES.get(output or 'transparent')}"
-        async for update in jobs.run_job(client, OPERATION.name, lambda: {"image": jobs.read_upload(photo, "a photo")},
-                                         params, progress, request, name):
-            yield update
+    def download_name(given: form.Given) -> str:
+        return f"{jobs.upload_stem(given['image'])}-{NAMES.get(given['output'] or 'transparent')}"
 
-    async def remove_background_batch(photos: list[dict[str, Any]] | None, engine: str | None = None,
-                                      output: str | None = None, color: str | None = None,
-                                      request: gr.Request = None):
-        params = {"engine": engine, "output": output, "color": color}
-        read = lambda: batch.photo_batch(client, photos, "image", params, NAMES.get(output or "transparent"))  # noqa: E731
-        async for update in batch.run_batch(client, OPERATION.name, read, request):
-            yield update
+    def photo_batch(given: form.Given, params: dict) -> batch.Batch:
+        return batch.photo_batch(client, given["photos"], "image", params, NAMES.get(given["output"] or "transparent"))
 
-    with batch_panel:
-        batch_resume = batch.panel(client, remove_background_batch, [photos, engine, output, color], OPERATION.name,
-                                   batch_box)
-    resume = panel.wire(client, remove_background, [image, engine, output, color], [result, info], run, stop,
-                        api_name="remove_background", operation=OPERATION.name)
-    return panel.TabParts(OPERATION.name, [engines], [resume, batch_resume],
-                          {"engine": engine, "output": output, "color": color},
-                          {"image": image})
+    batch_resume = fields.batch(batch_panel, batch_box, {"photos": photos}, photo_batch)
+    resume = fields.job({"image": image}, lambda given: {"image": jobs.read_upload(given["image"], "a photo")},
+                        download_name, [result, info], run, stop, renamed={"photo": "image"})
+    return panel.TabParts(OPERATION.name, fields.on_load, [resume, batch_resume], fields.fields, {"image": image})

@@ -7,7 +7,7 @@ import gradio as gr
 
 from pipelines.remove_object import OPERATION
 from tasks.client import StudioClient
-from ui import examples, jobs, panel
+from ui import examples, form, jobs, panel
 
 
 def inputs_from(editor: dict[str, Any] | None, image_file: dict[str, Any] | None,
@@ -30,24 +30,14 @@ def inputs_from(editor: dict[str, Any] | None, image_file: dict[str, Any] | None
 
 
 def render(client: StudioClient) -> panel.TabParts:
+    fields = form.Form(client, OPERATION, "remove-object")
     with gr.Row():
         with gr.Column():
             editor = gr.ImageEditor(label="Photo: paint over what should disappear", type="filepath", format="png",
                                     brush=gr.Brush(colors=["#ff3b30"], color_mode="fixed", default_size=30),
                                     eraser=gr.Eraser(default_size=30), layers=False, elem_id="remove-object-editor")
             gr.Examples(examples.rows("coffee.jpg", "rocket.jpg"), [editor], label="Try a photo, then paint on it")
-            engines = panel.engine_dropdown(client, "remove-object", OPERATION,
-                                            "Auto (LaMa or MI-GAN if present, else OpenCV)")
-            engine = engines.component
-            with gr.Row():
-                dilate = gr.Slider(0, 128, value=8, step=1, label="Grow the mask (px)")
-                feather = gr.Slider(0, 64, value=4, step=1, label="Feather the edge (px)")
-            with gr.Accordion("Stable Diffusion inpainting (engine sd-inpaint, GPU workers)", open=False):
-                prompt = gr.Textbox(label="What should be there instead (optional)")
-                with gr.Row():
-                    sd_model = gr.Textbox("sd-2-inpainting", label="Model")
-                    steps = gr.Slider(1, 150, value=25, step=1, label="Steps")
-                    seed = gr.Number(-1, precision=0, label="Seed (-1 = random)")
+            fields.place_rest()
             with gr.Accordion("Or give the photo and a mask as two files (white = remove)", open=False):
                 with gr.Row():
                     image_file = gr.File(label="Photo", type="filepath", file_types=["image"])
@@ -56,21 +46,12 @@ def render(client: StudioClient) -> panel.TabParts:
         with gr.Column():
             result, info = panel.result_view("remove-object")
 
-    async def remove_object(editor: dict[str, Any] | None = None, image_file: dict[str, Any] | None = None,
-                            mask_file: dict[str, Any] | None = None, engine: str | None = None,
-                            dilate: int | None = None, feather: int | None = None, prompt: str | None = None,
-                            sd_model: str | None = None, steps: int | None = None, seed: int | None = None,
-                            request: gr.Request = None, progress: gr.Progress = gr.Progress()):
-        params = {"engine": engine, "dilate": dilate, "feather": feather, "prompt": prompt, "sd_model": sd_model,
-                  "steps": steps, "seed": seed}
-        # the editor keeps no file name (its background is "background.png")
-        name = f"{jobs.upload_stem(image_file)}-removed"
-        async for update in jobs.run_job(client, OPERATION.name, lambda: inputs_from(editor, image_file, mask_file),
-                                         params, progress, request, name):
-            yield update
+    def images(given: form.Given) -> dict[str, bytes]:
+        return inputs_from(given["editor"], given["image_file"], given["mask_file"])
 
-    fields = {"engine": engine, "dilate": dilate, "feather": feather, "prompt": prompt, "sd_model": sd_model,
-              "steps": steps, "seed": seed}
-    resume = panel.wire(client, remove_object, [editor, image_file, mask_file, *fields.values()], [result, info],
-                        run, stop, api_name="remove_object", operation=OPERATION.name)
-    return panel.TabParts(OPERATION.name, [engines], [resume], fields, {"image": editor})
+    def download_name(given: form.Given) -> str:
+        return f"{jobs.upload_stem(given['image_file'])}-removed"  # the editor keeps no file name
+
+    resume = fields.job({"editor": editor, "image_file": image_file, "mask_file": mask_file}, images, download_name,
+                        [result, info], run, stop)
+    return panel.TabParts(OPERATION.name, fields.on_load, [resume], fields.fields, {"image": editor})

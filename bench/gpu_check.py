@@ -53,7 +53,7 @@ def sd_inpainting_512() -> str:
 
     build_tiny_pipeline(MODELS / "diffusers" / "tiny-inpaint", inpainting=True)
     stages = []
-    remove(dict(engine="sd-inpaint", sd_model="tiny-inpaint", steps=4, seed=1),
+    remove(dict(engine="sd-inpaint", model="tiny-inpaint", steps=4, seed=1),
            RunContext(report=lambda p, stage, _: stages.append(stage)))
     pipe = diffusion.load_pipeline("tiny-inpaint", "inpaint", RunContext())
     work = next(stage for stage in stages if stage.startswith("removing with"))

@@ -12,7 +12,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from pipelines.context import RunContext
-from pipelines.registry import Engine, Operation, Result, pick_engine
+from pipelines.registry import Engine, Example, Operation, Result, pick_engine
 
 
 class DiagnosticParams(BaseModel):
@@ -52,4 +52,5 @@ OPERATION = Operation(
     auto_order=("identity-cpu",),
     first_use=("identity-cpu",),
     time_limit=3600,
+    example=Example({"image": "astronaut.jpg"}, {"steps": 1}, (512, 512), "RGB"),
 )

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator, model_vali
 
 from pipelines import diffusion
 from pipelines.context import RunContext
-from pipelines.registry import Engine, Operation, Result, pick_engine
+from pipelines.registry import Engine, Example, Operation, Result, pick_engine
 
 
 class GenerateParams(BaseModel):
@@ -144,4 +144,6 @@ OPERATION = Operation(
     time_limit=1800,
     work=megapixel_steps,
     work_unit="megapixel-steps",
+    example=Example({}, {"prompt": "a red fox in fresh snow, photo", "steps": 2, "width": 64, "height": 64},
+                    (64, 64), "RGB"),
 )

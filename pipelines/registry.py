@@ -14,7 +14,7 @@ import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 from PIL import Image
 from pydantic import BaseModel
@@ -67,14 +67,29 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Operation:
+class Example:
+    """A small job of an operation, and what it gives: sample photos (pipelines.samples) by
+    input name and parameters (the rest default). One contract test runs it with every
+    engine whose weights are present, through REST, the Gradio API and the page."""
+
+    inputs: dict[str, str]
+    params: dict[str, Any]
+    size: tuple[int, int]  # the result's
+    mode: str
+
+
+E = TypeVar("E", bound=Engine)
+
+
+@dataclass(frozen=True)
+class Operation(Generic[E]):
     """A catalogue entry: everything the queue and the UI need to know about an operation."""
 
     name: str
     title: str
     params: type[BaseModel]
     inputs: tuple[str, ...]  # required input images
-    engines: dict[str, Engine]
+    engines: dict[str, E]
     run: Callable[[dict[str, Image.Image], Any, RunContext], Result]
     auto_order: tuple[str, ...]  # best first; "auto" takes the first whose weights are present
     first_use: tuple[str, ...]  # when none is present, "auto" tries to fetch these, in order
@@ -87,12 +102,13 @@ class Operation:
     # a job's compute in the operation's own unit, held to a budget per visitor (tasks.client)
     work: Callable[[Any], float] | None = None
     work_unit: str = ""
+    example: Example | None = None
 
     @property
     def all_inputs(self) -> tuple[str, ...]:
         return self.inputs + self.optional_inputs
 
-    def engine(self, name: str) -> Engine:
+    def engine(self, name: str) -> E:
         try:
             return self.engines[name]
         except KeyError:
@@ -106,7 +122,7 @@ def installed_engines(operations: dict[str, Operation]) -> list[str]:
             if engine.weights_present()]
 
 
-def pick_engine(op: Operation, requested: str, ctx: RunContext) -> Engine:
+def pick_engine(op: Operation[E], requested: str, ctx: RunContext) -> E:
     """The engine to run: the one asked for (weights fetched if needed), or for
     "auto" the best with weights present, else the first that can be fetched,
     noting in `ctx` which file was missing and which engine ran instead."""

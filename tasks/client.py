@@ -29,11 +29,11 @@ from pipelines.catalogue import OPERATIONS
 from pipelines.errors import InvalidInput, StudioError
 from pipelines.imaging import check_image, decode_image
 from pipelines.registry import Operation
+from tasks.callback_url import check_callback_url
 from tasks.celery_app import send_run_next
 from tasks.routing import route
 from tasks.settings import Settings
 from tasks.store import CANCELLED, LOCAL, QUEUED, QUEUES, RUNNING, SUCCEEDED, TERMINAL, JobStore
-from tasks.webhooks import check_callback_url
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -264,6 +264,22 @@ def wait_for(predicate, timeout: float = 30, poll: float = 0.05):
     raise TimeoutError(f"condition not met within {timeout} s")
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (the one the tests' set-up installs)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_sd() -> str:
     """A tiny random Stable Diffusion pipeline in the models folder, as model "tiny-sd"."""

@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from tests.conftest import wait_for
-from tests.test_browser import browser, photos, result_size, screenshot, status_box, upload, wait_done  # noqa: F401
+from tests.test_browser import photos, result_size, screenshot, status_box, upload, wait_done  # noqa: F401
 from tests.test_queue import running, slow_job
 
 

@@ -150,7 +150,7 @@ def test_sd_inpainting_works_at_512_or_more(cat, tiny_inpaint):
     photo, mask = cat
     stages = []
     result = remove_object({"image": photo, "mask": mask},
-                           RemoveObjectParams(engine="sd-inpaint", sd_model=tiny_inpaint, steps=2, seed=1, dilate=0,
+                           RemoveObjectParams(engine="sd-inpaint", model=tiny_inpaint, steps=2, seed=1, dilate=0,
                                               feather=0), RunContext(report=lambda p, stage, _: stages.append(stage)))
     work = next(stage for stage in stages if stage.startswith("removing with"))
     width, height = map(int, work.split(" on a ")[1].split(" ")[0].split("x"))
@@ -164,7 +164,7 @@ def test_img2img_uses_the_photo(tiny_sd):
 
     from pipelines.style_transfer import StyleTransferParams, style_transfer
 
-    params = StyleTransferParams(engine="sd-img2img", sd_model=tiny_sd, steps=2, strength=0.5, seed=5)
+    params = StyleTransferParams(engine="sd-img2img", model=tiny_sd, steps=2, strength=0.5, seed=5)
     one, two = (style_transfer({"image": Image.fromarray(photo).resize((64, 64))}, params, RunContext()).images[0]
                 for photo in (data.chelsea(), data.coffee()))
     assert np.abs(np.asarray(one, np.int16) - np.asarray(two, np.int16)).mean() > 5

@@ -113,7 +113,7 @@ def test_auto_offline_without_weights_says_once_what_it_ran_instead(photo, mask,
 def test_sd_inpainting_with_the_tiny_pipeline(photo, mask, tiny_inpaint):
     stages = []
     result = run(photo, mask, RunContext(report=lambda p, stage, _: stages.append(stage)), engine="sd-inpaint",
-                 sd_model=tiny_inpaint, steps=4, seed=3, dilate=0, feather=0)
+                 model=tiny_inpaint, steps=4, seed=3, dilate=0, feather=0)
     assert result.engine == "sd-inpaint" and result.detail == "seed 3"
     assert [s for s in stages if s.startswith("step")] == [f"step {i}/4" for i in range(1, 5)]
     assert outside_identical(result.images[0], photo, mask)
@@ -124,7 +124,7 @@ def test_sd_inpainting_stops_between_steps(photo, mask, tiny_inpaint):
     ctx = RunContext(report=lambda p, stage, _: stage.startswith("step") and steps_seen.append(stage),
                      is_cancelled=lambda: len(steps_seen) >= 2)
     with pytest.raises(Cancelled):
-        run(photo, mask, ctx, engine="sd-inpaint", sd_model=tiny_inpaint, steps=30)
+        run(photo, mask, ctx, engine="sd-inpaint", model=tiny_inpaint, steps=30)
     assert steps_seen == ["step 1/30", "step 2/30"]
 
 
@@ -143,7 +143,7 @@ def test_empty_mask_is_not_queued(client, astronaut_jpeg):
 
 def test_sd_inpaint_routes_to_gpu_and_cancels_between_steps(client, gpu_worker, tiny_inpaint, photo, mask):
     small = {"image": encode(photo.resize((128, 128))), "mask": encode(mask.resize((128, 128)))}  # ~0.7 s a step
-    job = client.submit("remove_object", small, {"engine": "sd-inpaint", "sd_model": tiny_inpaint, "steps": 150})
+    job = client.submit("remove_object", small, {"engine": "sd-inpaint", "model": tiny_inpaint, "steps": 150})
     wait_for(lambda: client.status(job).stage.startswith("step "), timeout=60)
     assert client.status(job).queue == "gpu"
     client.cancel(job)
@@ -168,7 +168,7 @@ def files(tmp_path_factory, astronaut_jpeg, mask):
     return folder
 
 
-SD = ("", "sd-2-inpainting", 25, -1)  # prompt, sd_model, steps, seed
+SD = ("", "sd-2-inpainting", 25, -1)  # prompt, model, steps, seed
 
 
 def test_ui_api_with_two_files_and_with_an_editor_value(ui_url, files):

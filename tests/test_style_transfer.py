@@ -135,12 +135,12 @@ def test_ui_api_with_a_style_image(ui_url, tmp_path, astronaut_jpeg, painting):
                     api_name="/style_transfer")
 
 
-SD_DEFAULTS = ("oil-painting", "", "sd-turbo", 4, -1)  # sd_style, sd_prompt, sd_model, steps, seed
+SD_DEFAULTS = ("oil-painting", "", "sd-turbo", 4, -1)  # sd_style, prompt, model, steps, seed
 
 
 def test_sd_img2img_runs_each_step_on_a_gpu_worker(client, gpu_worker, tiny_sd, astronaut_jpeg):
     job = client.submit("style_transfer", {"image": astronaut_jpeg},
-                        {"engine": "sd-img2img", "sd_model": tiny_sd, "sd_style": "watercolor", "strength": 0.5,
+                        {"engine": "sd-img2img", "model": tiny_sd, "sd_style": "watercolor", "strength": 0.5,
                          "steps": 8, "seed": 5, "max_side": 64})
     stages = set()
     while not (status := client.status(job)).done:
@@ -159,11 +159,11 @@ def test_sd_img2img_progress_and_cancel_between_steps(tiny_sd, astronaut):
 
     ctx = RunContext(report=report, is_cancelled=lambda: len([s for s in seen if s.startswith("step")]) >= cancel_after)
     with pytest.raises(Cancelled):
-        style_transfer({"image": astronaut}, StyleTransferParams(engine="sd-img2img", sd_model=tiny_sd, steps=20,
+        style_transfer({"image": astronaut}, StyleTransferParams(engine="sd-img2img", model=tiny_sd, steps=20,
                                                                  strength=1.0, max_side=64), ctx)
     assert [s for s in seen if s.startswith("step")] == ["step 1/20", "step 2/20", "step 3/20"]
     full = []
-    style_transfer({"image": astronaut}, StyleTransferParams(engine="sd-img2img", sd_model=tiny_sd, steps=10,
+    style_transfer({"image": astronaut}, StyleTransferParams(engine="sd-img2img", model=tiny_sd, steps=10,
                                                              strength=0.5, max_side=64),
                    RunContext(report=lambda p, stage, _: full.append(stage)))
     assert [s for s in full if s.startswith("step")] == [f"step {i}/5" for i in range(1, 6)]  # strength 0.5

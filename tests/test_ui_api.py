@@ -9,6 +9,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from pipelines.catalogue import OPERATIONS
 from tests.conftest import wait_for
 from tests.test_queue import running, slow_job
 
@@ -70,14 +71,32 @@ def test_missing_model_message_reaches_the_api(api, photo):
         api.predict(handle_file(photo), "isnet-anime", "transparent", "#ffffff", api_name="/remove_background")
 
 
-def test_inputs_left_out_take_the_tabs_defaults(api, photo):
-    """Only the photo: every other input of /style_transfer and /remove_object is optional."""
-    for endpoint in ("/style_transfer", "/remove_object", "/remove_background", "/generate"):
-        parameters = api.view_api(print_info=False, return_format="dict")["named_endpoints"][endpoint]["parameters"]
-        required = [p["parameter_name"] for p in parameters if not p["parameter_has_default"]]
-        assert required == {"/style_transfer": ["photo"], "/remove_background": ["photo"]}.get(endpoint, []), required
-    styled, info = api.predict(handle_file(photo), api_name="/style_transfer")
+def test_inputs_are_named_and_defaulted_as_the_parameter_models_say(api, photo):
+    """Each tab's endpoint names its parameters as the operation's model does, with the
+    model's defaults, so a call with only the photo takes them all."""
+    endpoints = api.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("generate", "face_swap", "remove_background", "remove_object", "style_transfer"):
+        parameters = {p["parameter_name"]: p for p in endpoints[f"/{name}"]["parameters"]}
+        model = OPERATIONS[name].params
+        shown = [field for field in model.model_fields if field in parameters]
+        assert len(shown) >= len(model.model_fields) - 1, (name, shown)  # Generate's one engine is not offered
+        for field in shown:
+            info = model.model_fields[field]
+            default = None if info.is_required() else info.get_default(call_default_factory=True)
+            assert parameters[field]["parameter_has_default"], (name, field)
+            assert parameters[field]["parameter_default"] == default, (name, field)
+    styled, info = api.predict(image=handle_file(photo), api_name="/style_transfer")
     assert Image.open(styled).size == (512, 512) and "preset 0" in info
+
+
+def test_old_parameter_names_still_work(api, photo):
+    """Clients written before the names were unified: `photo`, `sd_model`, `count` (Gradio) reach the job."""
+    styled, info = api.predict(photo=handle_file(photo), preset=3, max_side=128, api_name="/style_transfer")
+    assert Image.open(styled).size == (128, 128) and "preset 3" in info
+    with pytest.raises(AppError, match="model: .*Unknown model '../etc'"):
+        api.predict(photo=handle_file(photo), sd_model="../etc", api_name="/style_transfer")
+    with pytest.raises(AppError, match="num_images: Input should be less than or equal to 8"):
+        api.predict("a cat", count=9, api_name="/generate")
 
 
 def test_a_redis_stall_longer_than_the_socket_timeout_does_not_end_the_job(api, client, photo, redis_server,

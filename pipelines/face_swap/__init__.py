@@ -14,7 +14,7 @@ from pipelines.face_swap.base import DetectFacesParams, Face, FaceSwapEngine, Fa
 from pipelines.face_swap.enhancer import enhance_face, load_enhancer
 from pipelines.face_swap.insightface_engine import InsightFaceEngine
 from pipelines.face_swap.landmarks import LandmarkEngine
-from pipelines.registry import Operation, Result, load_model, pick_engine
+from pipelines.registry import Example, Operation, Result, load_model, pick_engine
 
 __all__ = ["DETECT_FACES", "FACE_SWAP", "DetectFacesParams", "FaceSwapParams", "detect_faces", "face_swap"]
 
@@ -32,8 +32,9 @@ def find_faces(engine: FaceSwapEngine, model: object, image: Image.Image, which:
     return rgb, faces
 
 
-def _ready(op: Operation, params: DetectFacesParams, ctx: RunContext) -> tuple[FaceSwapEngine, object]:
-    engine: FaceSwapEngine = pick_engine(op, params.engine, ctx.span(0, 60))  # type: ignore[assignment]
+def _ready(op: Operation[FaceSwapEngine], params: DetectFacesParams, ctx: RunContext
+           ) -> tuple[FaceSwapEngine, object]:
+    engine = pick_engine(op, params.engine, ctx.span(0, 60))
     return engine, load_model(engine, ctx.span(60, 100))
 
 
@@ -110,9 +111,9 @@ def numbered(image: Image.Image, faces: list[Face]) -> Image.Image:
     return drawn
 
 
-_engines = {engine.name: engine for engine in (InsightFaceEngine(), LandmarkEngine())}
+_engines: dict[str, FaceSwapEngine] = {engine.name: engine for engine in (InsightFaceEngine(), LandmarkEngine())}
 
-FACE_SWAP = Operation(
+FACE_SWAP: Operation[FaceSwapEngine] = Operation(
     name="face_swap",
     title="Face swap",
     params=FaceSwapParams,
@@ -122,9 +123,10 @@ FACE_SWAP = Operation(
     run=face_swap,
     auto_order=(InsightFaceEngine.name,),
     first_use=(InsightFaceEngine.name, LandmarkEngine.name),
+    example=Example({"source": "portrait.jpg", "target": "astronaut.jpg"}, {}, (512, 512), "RGB"),
 )
 
-DETECT_FACES = Operation(
+DETECT_FACES: Operation[FaceSwapEngine] = Operation(
     name="detect_faces",
     title="Detect faces",
     params=DetectFacesParams,
@@ -133,4 +135,5 @@ DETECT_FACES = Operation(
     run=detect_faces,
     auto_order=(InsightFaceEngine.name,),
     first_use=(InsightFaceEngine.name, LandmarkEngine.name),
+    example=Example({"image": "astronaut.jpg"}, {}, (512, 512), "RGB"),
 )

@@ -7,7 +7,7 @@ from PIL import Image, ImageColor
 
 from pipelines.context import RunContext
 from pipelines.errors import StudioError
-from pipelines.registry import Operation, Result, load_model, pick_engine
+from pipelines.registry import Example, Operation, Result, load_model, pick_engine
 from pipelines.remove_background.base import BackgroundEngine, RemoveBackgroundParams
 from pipelines.remove_background.mediapipe_person import MediapipePersonEngine
 from pipelines.remove_background.rembg_models import ENGINES as REMBG_ENGINES
@@ -15,7 +15,7 @@ from pipelines.remove_background.rembg_models import ENGINES as REMBG_ENGINES
 
 def remove_background(inputs: dict[str, Image.Image], params: RemoveBackgroundParams, ctx: RunContext) -> Result:
     image = inputs["image"]
-    engine: BackgroundEngine = pick_engine(OPERATION, params.engine, ctx.span(0, 30))  # type: ignore[assignment]
+    engine = pick_engine(OPERATION, params.engine, ctx.span(0, 30))
     ctx.check_cancelled()
     model = load_model(engine, ctx.span(30, 40))
     ctx.check_cancelled()
@@ -47,9 +47,9 @@ def _multiply(a: Image.Image, b: Image.Image) -> np.ndarray:
     return (np.asarray(a, np.uint16) * np.asarray(b, np.uint16) // 255).astype(np.uint8)
 
 
-_engines = [*REMBG_ENGINES, MediapipePersonEngine()]
+_engines: list[BackgroundEngine] = [*REMBG_ENGINES, MediapipePersonEngine()]
 
-OPERATION = Operation(
+OPERATION: Operation[BackgroundEngine] = Operation(
     name="remove_background",
     title="Remove background",
     params=RemoveBackgroundParams,
@@ -59,4 +59,5 @@ OPERATION = Operation(
     auto_order=("birefnet-general", "isnet-general-use", "u2net", "silueta", "u2netp", "u2net_human_seg"),
     first_use=("u2net", "mediapipe-person"),
     time_limit=600,
+    example=Example({"image": "astronaut.jpg"}, {}, (512, 512), "RGBA"),
 )

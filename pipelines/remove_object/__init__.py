@@ -15,7 +15,7 @@ from pipelines import diffusion
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
 from pipelines.imaging import to_standard_mode
-from pipelines.registry import Operation, Result, load_model, pick_engine
+from pipelines.registry import Example, Operation, Result, load_model, pick_engine
 from pipelines.remove_object.base import InpaintEngine, RemoveObjectParams
 from pipelines.remove_object.lama import LamaEngine
 from pipelines.remove_object.mi_gan import MiganEngine
@@ -54,7 +54,7 @@ def remove_object(inputs: dict[str, Image.Image], params: RemoveObjectParams, ct
     photo = inputs["image"]
     mask = grow(mask_from(photo, inputs["mask"]), params.dilate)
     params = params.model_copy(update={"seed": diffusion.resolve_seed(params.seed)})
-    engine: InpaintEngine = pick_engine(OPERATION, params.engine, ctx.span(0, 20))  # type: ignore[assignment]
+    engine = pick_engine(OPERATION, params.engine, ctx.span(0, 20))
     model = load_model(engine, ctx.span(20, 30))
     ctx.check_cancelled()
 
@@ -131,7 +131,7 @@ def feathered(mask: Image.Image, pixels: int) -> Image.Image:
 
 _engines: list[InpaintEngine] = [LamaEngine(), MiganEngine(), *OPENCV_ENGINES, StableDiffusionInpaintEngine()]
 
-OPERATION = Operation(
+OPERATION: Operation[InpaintEngine] = Operation(
     name="remove_object",
     title="Remove object",
     params=RemoveObjectParams,
@@ -141,4 +141,5 @@ OPERATION = Operation(
     check_inputs=check_inputs,
     auto_order=(LamaEngine.name, MiganEngine.name),
     first_use=(LamaEngine.name, MiganEngine.name, "opencv-telea"),
+    example=Example({"image": "rocket.jpg", "mask": "rocket-mask.png"}, {}, (640, 427), "RGB"),
 )

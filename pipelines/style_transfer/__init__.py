@@ -9,7 +9,7 @@ from pipelines import diffusion
 from pipelines.adjust import blend_with_original, fit_long_side, keep_colours
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput
-from pipelines.registry import AUTO, Operation, Result, load_model, pick_engine
+from pipelines.registry import AUTO, Example, Operation, Result, load_model, pick_engine
 from pipelines.style_transfer.base import PRESET_COUNT, PRESET_NAMES, SD_STYLES, StyleEngine, StyleTransferParams
 from pipelines.style_transfer.neural import NeuralImageEngine, NeuralPresetEngine
 from pipelines.style_transfer.opencv_filters import ENGINES as OPENCV_ENGINES
@@ -25,7 +25,7 @@ def style_transfer(inputs: dict[str, Image.Image], params: StyleTransferParams, 
     if requested == AUTO:
         requested = NeuralImageEngine.name if style_image is not None else NeuralPresetEngine.name
     params = params.model_copy(update={"seed": diffusion.resolve_seed(params.seed)})
-    engine: StyleEngine = pick_engine(OPERATION, requested, ctx.span(0, 20))  # type: ignore[assignment]
+    engine = pick_engine(OPERATION, requested, ctx.span(0, 20))
     if engine.needs_style_image and style_image is None:
         raise InvalidInput(f"{engine.label} needs a style image: upload the picture whose style to use.")
     image = fit_long_side(photo.convert("RGB"), params.max_side)
@@ -56,7 +56,7 @@ def _with_alpha_of(photo: Image.Image, result: Image.Image, params: StyleTransfe
 _engines: list[StyleEngine] = [NeuralPresetEngine(), NeuralImageEngine(), *OPENCV_ENGINES,
                                StableDiffusionImg2ImgEngine()]
 
-OPERATION = Operation(
+OPERATION: Operation[StyleEngine] = Operation(
     name="style_transfer",
     title="Style transfer",
     params=StyleTransferParams,
@@ -66,4 +66,5 @@ OPERATION = Operation(
     run=style_transfer,
     auto_order=(NeuralPresetEngine.name,),
     first_use=(NeuralPresetEngine.name,),
+    example=Example({"image": "cat.jpg", "style_image": "coffee.jpg"}, {"max_side": 128}, (128, 85), "RGB"),
 )

@@ -75,7 +75,7 @@ def screenshot(page, name: str) -> None:
 
 def test_remove_background_first_click(browser, ui_url, photos):
     page = open_tab(browser, ui_url, "Remove background")
-    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    upload(page, "remove-background-image", photos / "astronaut.jpg")
     page.get_by_role("button", name="Remove background", exact=True).click()
     text = wait_done(page, "remove-background")
     assert text.startswith("Done") and "u2netp" in text
@@ -90,7 +90,7 @@ def test_remove_background_first_click(browser, ui_url, photos):
 
 def test_style_transfer_first_click(browser, ui_url, photos):
     page = open_tab(browser, ui_url, "Style transfer")
-    upload(page, "style-transfer-photo", photos / "astronaut.jpg")
+    upload(page, "style-transfer-image", photos / "astronaut.jpg")
     page.get_by_role("button", name="Apply style", exact=True).click()
     text = wait_done(page, "style-transfer")
     assert text.startswith("Done") and "preset 0" in text, text
@@ -184,7 +184,7 @@ def test_queued_job_shows_its_place_and_an_eta_that_does_not_grow(browser, ui_ur
     client.wait(slow_job(client, tiny_png, steps=24, step_seconds=0.2))
     client.wait(client.submit("remove_background", {"image": astronaut_jpeg}, {"engine": "u2netp"}))
     page = open_tab(browser, ui_url, "Remove background")
-    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    upload(page, "remove-background-image", photos / "astronaut.jpg")
     blocker = slow_job(client, tiny_png, steps=24, step_seconds=0.2)
     wait_for(lambda: running(client, blocker))
     page.get_by_role("button", name="Remove background", exact=True).click()
@@ -211,7 +211,7 @@ def test_queued_job_shows_its_place_and_an_eta_that_does_not_grow(browser, ui_ur
 
 def test_progress_bar_stays_visible_while_a_job_runs(browser, ui_url, client, tiny_png, photos):
     page = open_tab(browser, ui_url, "Remove background")
-    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    upload(page, "remove-background-image", photos / "astronaut.jpg")
     blocker = slow_job(client, tiny_png, steps=30, step_seconds=0.1)  # so the page's job waits, then runs
     wait_for(lambda: running(client, blocker))
     page.get_by_role("button", name="Remove background", exact=True).click()
@@ -229,7 +229,7 @@ def test_progress_bar_stays_visible_while_a_job_runs(browser, ui_url, client, ti
 
 def test_an_unreadable_upload_is_flagged_when_uploaded(browser, ui_url, photos):
     page = open_tab(browser, ui_url, "Remove background")
-    upload(page, "remove-background-photo", photos / "broken.jpg")
+    upload(page, "remove-background-image", photos / "broken.jpg")
     page.get_by_text("JPEG file is damaged").first.wait_for(timeout=15_000)
 
 
@@ -240,7 +240,7 @@ def test_a_phone_reaches_every_tab_and_sees_its_job(browser, ui_url, photos):
     for tab in ("Generate", "Face swap", "Remove background", "Remove object", "Style transfer"):
         assert page.get_by_role("tab", name=tab).is_visible(), tab  # no "..." menu to find them in
     page.get_by_role("tab", name="Remove background").click()
-    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    upload(page, "remove-background-image", photos / "astronaut.jpg")
     page.get_by_role("button", name="Remove background", exact=True).click()
     assert wait_done(page, "remove-background").startswith("Done")
     assert page.locator("#remove-background-result").evaluate(  # Run brought the result on screen

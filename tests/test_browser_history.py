@@ -40,7 +40,7 @@ def job_id_shown(page, key: str) -> str:
 
 def start_queued_removal(page, client, tiny_png, photos) -> str:  # noqa: F811
     """Run Remove background behind a slow job, so it is still queued; its id."""
-    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    upload(page, "remove-background-image", photos / "astronaut.jpg")
     blocker = slow_job(client, tiny_png, steps=40, step_seconds=0.1)
     wait_for(lambda: running(client, blocker))
     page.get_by_role("button", name="Remove background", exact=True).click()
@@ -109,13 +109,13 @@ def test_a_closed_page_leaves_its_job_finished_in_history(context, browser, ui_u
 
 def test_use_again_fills_the_tab_and_send_to_moves_the_result(context, ui_url, client, photos):  # noqa: F811
     page = open_page(context, ui_url, "Remove background")
-    upload(page, "remove-background-photo", photos / "astronaut.jpg")
+    upload(page, "remove-background-image", photos / "astronaut.jpg")
     page.get_by_label("Mask").check()
     page.get_by_role("button", name="Remove background", exact=True).click()
     assert wait_done(page, "remove-background").startswith("Done")
     page.reload()
     use_again_on_newest(page, "Remove background · done")
-    page.locator("#remove-background-photo img").first.wait_for(timeout=10_000)  # the photo is back
+    page.locator("#remove-background-image img").first.wait_for(timeout=10_000)  # the photo is back
     assert page.get_by_label("Mask").is_checked()  # and the settings
     assert run_again(page, "remove-background", "Remove background").startswith("Done")
     jobs = open_history(page)
@@ -123,7 +123,7 @@ def test_use_again_fills_the_tab_and_send_to_moves_the_result(context, ui_url, c
     page.get_by_label("Send the result to").click()
     page.get_by_role("option", name="Style transfer · image").click()
     page.get_by_role("button", name="Send", exact=True).click()
-    page.locator("#style-transfer-photo img").first.wait_for(timeout=10_000)
+    page.locator("#style-transfer-image img").first.wait_for(timeout=10_000)
     assert run_again(page, "style-transfer", "Apply style").startswith("Done")
 
 
@@ -248,7 +248,7 @@ def test_with_a_login_the_history_is_the_users_on_any_device(browser, cpu_worker
             page.get_by_role("button", name="Login").click()
             page.get_by_role("tab", name="Remove background").click()
         page = laptop.pages[0]
-        upload(page, "remove-background-photo", photos / "astronaut.jpg")
+        upload(page, "remove-background-image", photos / "astronaut.jpg")
         page.get_by_role("button", name="Remove background", exact=True).click()
         assert wait_done(page, "remove-background").startswith("Done")
         other = phone.pages[0]

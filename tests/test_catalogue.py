@@ -3,6 +3,7 @@ whose weights are present here (REST), with the tab's defaults (the Gradio API),
 through its tab in Chromium. A new operation or engine is covered without a new test."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -70,7 +71,12 @@ def test_every_engine_present_runs_the_example_through_rest(api, gpu_worker, fil
         assert status["state"] == "succeeded", (engine, status["error"])
         assert status["engine"] == engine if engine != AUTO else status["engine"] in op.engines, (engine, status)
         result = requests.get(answer.json()["result_url"])
-        check(Image.open(io.BytesIO(result.content)), op, f"{name}/{engine}")
+        image = Image.open(io.BytesIO(result.content))
+        check(image, op, f"{name}/{engine}")
+        assert result.headers["content-type"] == f"image/{image.format.lower()}"
+        as_json = requests.get(answer.json()["result_url"], params={"format": "base64"}).json()
+        assert base64.b64decode(as_json["images"][0]) == result.content
+        assert requests.post(f"{api}/tasks/{answer.json()['id']}/cancel/").status_code == 409  # it has ended
 
 
 def result_path(outputs: tuple) -> str:
@@ -96,10 +102,19 @@ def test_each_tab_runs_its_example_through_the_gradio_api_with_defaults(ui_url, 
     check(Image.open(result_path(outputs)), op, name)
 
 
+def reveal(page, element_id: str):
+    """The control, once the closed accordion holding it (if any) is opened, as a person would."""
+    control = page.locator(f"#{element_id}")
+    closed = page.locator("button.label-wrap:not(.open):visible")
+    while not control.count() or not control.is_visible():
+        assert closed.count(), f"#{element_id} is not on the page"
+        closed.first.click()
+    return control
+
+
 def fill(page, element_id: str, value: object) -> None:
     """Type `value` into a form control (a text box, a slider's number, a dropdown), as a person would."""
-    field = page.locator(f"#{element_id}").locator(
-        "textarea, input[type=number], input[type=text], input:not([type])").first
+    field = reveal(page, element_id).locator("textarea, input[type=number], input[type=text], input:not([type])").first
     field.fill(str(value))
     field.press("Tab")
 
@@ -110,7 +125,7 @@ def test_each_tab_runs_its_example_in_the_page(browser, ui_url, gpu_worker, file
     key = name.replace("_", "-")
     page = open_tab(browser, ui_url, WITH_TAB[name])
     for input_name, sample in op.example.inputs.items():
-        page.locator(f"#{key}-{input_name.replace('_', '-')} input[type=file]").first.set_input_files(
+        reveal(page, f"{key}-{input_name.replace('_', '-')}").locator("input[type=file]").first.set_input_files(
             str(files / sample))
     for param, value in params_for(op, AUTO, stand_in_models).items():
         if param != "engine":
@@ -119,4 +134,4 @@ def test_each_tab_runs_its_example_in_the_page(browser, ui_url, gpu_worker, file
     text = wait_done(page, key, timeout=180)
     assert text.startswith("Done") and "engine" in text, text
     assert result_size(page, key) == list(op.example.size)
-    screenshot(page, name)
+    screenshot(page, f"example-{name}")

@@ -8,13 +8,12 @@ import io
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import encode, wait_for
+from tests.conftest import wait_for
 from tests.test_queue import running, slow_job
 
 
@@ -173,44 +172,6 @@ def test_openapi_documents_the_api_alone(api, ui_url):
                                   "/api/v1/operations/", "/api/v1/batches/", "/api/v1/batches/{batch_id}/status/",
                                   "/api/v1/batches/{batch_id}/cancel/"}
     assert requests.get(ui_url + "docs").status_code == 200
-
-
-@pytest.fixture(scope="module")
-def every_operation(astronaut_jpeg, tiny_sd):
-    """Inputs and parameters for one small, quick job of each operation."""
-    import insightface
-
-    mask = Image.new("L", (512, 512), 0)
-    mask.paste(255, (300, 300, 360, 380))
-    hanks = (Path(insightface.__file__).parent / "data" / "images" / "Tom_Hanks_54745.png").read_bytes()
-    return {
-        "generate": ({}, {"prompt": "a cat", "model": tiny_sd, "steps": 2, "width": 64, "height": 64, "seed": 1}),
-        "remove_background": ({"image": astronaut_jpeg}, {"engine": "u2netp"}),
-        "remove_object": ({"image": astronaut_jpeg, "mask": encode(mask)}, {"engine": "opencv-telea"}),
-        "style_transfer": ({"image": astronaut_jpeg}, {"preset": 4, "max_side": 128}),
-        "face_swap": ({"source": hanks, "target": astronaut_jpeg}, {"engine": "landmarks"}),
-        "detect_faces": ({"image": astronaut_jpeg}, {"engine": "landmarks"}),
-        "diagnostic": ({"image": astronaut_jpeg}, {"steps": 2}),
-    }
-
-
-@pytest.mark.parametrize("operation", ["generate", "remove_background", "remove_object", "style_transfer",
-                                       "face_swap", "detect_faces", "diagnostic"])
-def test_every_endpoint_for_every_operation(api, gpu_worker, every_operation, operation):
-    images, params = every_operation[operation]
-    files = {name: (f"{name}.img", data) for name, data in images.items()}
-    answer = requests.post(f"{api}/tasks/submit/", data={"operation": operation, "params": json.dumps(params)},
-                           files=files or None)
-    assert answer.status_code == 202, answer.text
-    job = answer.json()
-    status = wait_done(api, job["id"], timeout=120)
-    assert status["state"] == "succeeded", status["error"]
-    result = requests.get(job["result_url"])
-    kind = Image.open(io.BytesIO(result.content)).format  # JPEG where a JPEG photo gave an opaque result
-    assert result.headers["content-type"] == {"PNG": "image/png", "JPEG": "image/jpeg"}[kind]
-    as_json = requests.get(job["result_url"], params={"format": "base64"}).json()
-    assert base64.b64decode(as_json["images"][0]) == result.content
-    assert requests.post(f"{api}/tasks/{job['id']}/cancel/").status_code == 409
 
 
 def b64(data: bytes) -> str:

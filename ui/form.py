@@ -6,7 +6,7 @@ description, and in `json_schema_extra` how it shows:
   widget     "engine" (the engine list), "color", "number" (no slider), "none" (not in the form)
   choices    values, or [label, value] pairs: a dropdown (a radio for a Literal field)
   step, lines, placeholder
-  row        consecutive fields with the same row share one
+  row        fields with the same row share one
   group      fields with the same group share a closed accordion with that title
 The handlers carry a signature made from the same fields, so the Gradio API names each
 input as the model does, with the model's defaults; a field's old names (its pydantic
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import itertools
 import typing
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
@@ -138,11 +137,16 @@ class Form:
         return {name: self._controls[name] for name in self.model_fields if name in self._controls}
 
     def place(self, *names: str) -> None:
-        """The controls of `names`, here and in that order (sharing rows as hinted)."""
-        for row, together in itertools.groupby(names, lambda name: hints(self.model_fields[name]).get("row")):
-            with gr.Row() if row else contextlib.nullcontext():
-                for name in together:
-                    self._controls[name] = self._make(name)
+        """The controls of `names`, here and in that order; fields hinted into one row
+        share it, where the first of them stands."""
+        row_of = {name: hints(self.model_fields[name]).get("row") for name in names}
+        for name in names:
+            if name in self._controls:
+                continue
+            together = [other for other in names if row_of[name] and row_of[other] == row_of[name]] or [name]
+            with gr.Row() if len(together) > 1 else contextlib.nullcontext():
+                for member in together:
+                    self._controls[member] = self._make(member)
 
     def place_rest(self) -> None:
         """Every control not placed yet: those without a group here, then each group in an accordion."""

@@ -88,10 +88,11 @@ def engine_dropdown(client: StudioClient, key: str, op: Operation, auto_label: s
     return OnLoad(dropdown, lambda: gr.Dropdown(choices=engine_choices(client, op, auto_label)))
 
 
-def buttons(run_label: str) -> tuple[gr.Button, gr.Button]:
+def buttons(run_label: str, key: str) -> tuple[gr.Button, gr.Button]:
     """Run, and Cancel (only usable while a job of this tab runs)."""
     with gr.Row():
-        return gr.Button(run_label, variant="primary"), gr.Button("Cancel", variant="secondary", interactive=False)
+        return (gr.Button(run_label, variant="primary", elem_id=f"{key}-run"),
+                gr.Button("Cancel", variant="secondary", interactive=False, elem_id=f"{key}-cancel"))
 
 
 def status_view(key: str) -> gr.HTML:

@@ -31,7 +31,7 @@ def render(client: StudioClient) -> panel.TabParts:
                 fields.use("target_faces", gr.CheckboxGroup([], label="Target faces to replace (none ticked = all)",
                                                             elem_id="face-swap-target-faces"))
             fields.place_rest()
-            run, stop = panel.buttons("Swap faces")
+            run, stop = panel.buttons("Swap faces", "face-swap")
             with gr.Accordion("Batch: the source face into many target photos", open=False) as batch_box:
                 targets = batch.photos_input("face-swap", "Target photos (image files, or a .zip of them)")
                 batch_panel = gr.Column()

@@ -137,7 +137,7 @@ def render(client: StudioClient) -> panel.TabParts:
             note = gr.Markdown(model_note(client, "sd-turbo"), elem_id="generate-model-note")
             fields.place_rest()
             reuse = gr.Button("Reuse last seed", size="sm")
-            run, stop = panel.buttons("Generate")
+            run, stop = panel.buttons("Generate", "generate")
             with gr.Accordion("Batch: several prompts and/or seeds, with these settings", open=False) as batch_box:
                 prompts = gr.Textbox(label="Prompts, one per line", lines=4, elem_id="generate-batch-prompts")
                 seeds = gr.Textbox(label="Seeds, separated by commas (empty: the Seed above)",

@@ -14,10 +14,10 @@ def render(client: StudioClient) -> panel.TabParts:
     fields = form.Form(client, OPERATION, "remove-background")
     with gr.Row():
         with gr.Column():
-            image = panel.photo_input(client, "remove-background-photo")
+            image = panel.photo_input(client, "remove-background-image")
             gr.Examples(examples.rows("astronaut.jpg", "cat.jpg", "coffee.jpg"), [image], label="Try a photo")
             fields.place_rest()
-            run, stop = panel.buttons("Remove background")
+            run, stop = panel.buttons("Remove background", "remove-background")
             with gr.Accordion("Batch: many photos at once, with these settings", open=False) as batch_box:
                 photos = batch.photos_input("remove-background")
                 batch_panel = gr.Column()

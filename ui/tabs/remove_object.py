@@ -10,17 +10,17 @@ from tasks.client import StudioClient
 from ui import examples, form, jobs, panel
 
 
-def inputs_from(editor: dict[str, Any] | None, image_file: dict[str, Any] | None,
-                mask_file: dict[str, Any] | None) -> dict[str, bytes]:
+def inputs_from(editor: dict[str, Any] | None, image: dict[str, Any] | None,
+                mask: dict[str, Any] | None) -> dict[str, bytes]:
     """The photo and mask as the files they arrived as, from the two files when given
     (API), else from the editor: its background is the photo, its (one) layer, painted
     where not transparent, is the mask. The event runs with preprocess=False, so nothing
     is decoded in this process: the checks every upload gets (size, megapixels) run at
     submit, and the worker reads the layer's alpha."""
-    if image_file:
-        if not mask_file:
+    if image:
+        if not mask:
             raise gr.Error("Give a mask file too (white = remove), or paint on the photo instead.")
-        return {"image": jobs.read_upload(image_file, "a photo"), "mask": jobs.read_upload(mask_file, "a mask")}
+        return {"image": jobs.read_upload(image, "a photo"), "mask": jobs.read_upload(mask, "a mask")}
     if not editor or not editor.get("background"):
         raise gr.Error("Upload a photo, then paint over what should disappear.")
     if not editor.get("layers"):
@@ -40,18 +40,18 @@ def render(client: StudioClient) -> panel.TabParts:
             fields.place_rest()
             with gr.Accordion("Or give the photo and a mask as two files (white = remove)", open=False):
                 with gr.Row():
-                    image_file = gr.File(label="Photo", type="filepath", file_types=["image"])
-                    mask_file = gr.File(label="Mask", type="filepath", file_types=["image"])
-            run, stop = panel.buttons("Remove object")
+                    image = gr.File(label="Photo", type="filepath", file_types=["image"], elem_id="remove-object-image")
+                    mask = gr.File(label="Mask", type="filepath", file_types=["image"], elem_id="remove-object-mask")
+            run, stop = panel.buttons("Remove object", "remove-object")
         with gr.Column():
             result, info = panel.result_view("remove-object")
 
     def images(given: form.Given) -> dict[str, bytes]:
-        return inputs_from(given["editor"], given["image_file"], given["mask_file"])
+        return inputs_from(given["editor"], given["image"], given["mask"])
 
     def download_name(given: form.Given) -> str:
-        return f"{jobs.upload_stem(given['image_file'])}-removed"  # the editor keeps no file name
+        return f"{jobs.upload_stem(given['image'])}-removed"  # the editor keeps no file name
 
-    resume = fields.job({"editor": editor, "image_file": image_file, "mask_file": mask_file}, images, download_name,
-                        [result, info], run, stop)
+    resume = fields.job({"editor": editor, "image": image, "mask": mask}, images, download_name, [result, info], run,
+                        stop, renamed={"image_file": "image", "mask_file": "mask"})
     return panel.TabParts(OPERATION.name, fields.on_load, [resume], fields.fields, {"image": editor})

@@ -28,7 +28,7 @@ def render(client: StudioClient) -> panel.TabParts:
     fields = form.Form(client, OPERATION, "style-transfer")
     with gr.Row():
         with gr.Column():
-            image = panel.photo_input(client, "style-transfer-photo")
+            image = panel.photo_input(client, "style-transfer-image")
             gr.Examples(examples.rows("cat.jpg", "astronaut.jpg", "rocket.jpg"), [image], label="Try a photo")
             fields.place("engine")
             thumbnails = [(str(THUMBNAILS / f"preset_{i:02d}.webp"), f"{i} · {PRESET_NAMES[i]}")
@@ -36,10 +36,10 @@ def render(client: StudioClient) -> panel.TabParts:
             gallery = gr.Gallery(thumbnails, label="Preset styles (click one)", columns=4, height="auto",
                                  allow_preview=False, elem_id="style-transfer-presets")
             fields.place("preset")
-            style_image = panel.photo_input(client, "style-transfer-style",
+            style_image = panel.photo_input(client, "style-transfer-style-image",
                                             "Style image (any painting; used by 'auto' when given)")
             fields.place_rest()
-            run, stop = panel.buttons("Apply style")
+            run, stop = panel.buttons("Apply style", "style-transfer")
             with gr.Accordion("Batch: many photos at once, with these settings", open=False) as batch_box:
                 photos = batch.photos_input("style-transfer")
                 batch_panel = gr.Column()

@@ -104,6 +104,12 @@ def test_operations_list_parameters_for_parity_with_the_ui(api):
     assert {"engine", "output", "color"} <= set(background["params_schema"]["properties"])
 
 
+def test_old_parameter_names_still_reach_the_job(api, astronaut_jpeg):
+    """`sd_model` (now `model`) from a client written before the names were unified."""
+    answer = submit_multipart(api, astronaut_jpeg, "style_transfer", sd_model="../etc")
+    assert answer.status_code == 422 and "model: Value error, Unknown model '../etc'" in answer.json()["detail"]
+
+
 class Receiver:
     """A local webhook receiver: answers 500 to the first `failures` calls, then 200."""
 

@@ -82,7 +82,7 @@ def build_app(client: StudioClient | None = None) -> gr.Blocks:
                 with gr.Tab(title, id=module.__name__.rsplit(".", 1)[1]) as tab:
                     destinations.append(history.Destination(tab, module.render(client)))
             with gr.Tab("History", id="history") as own_tab:
-                history.render(client, own_tab, tabs, destinations)
+                history.History(client, own_tab, tabs, destinations)
         parts = [destination.parts for destination in destinations]
         # what the workers have, anew for each visit
         on_load = [item for part in parts for item in part.on_load]

@@ -172,7 +172,7 @@ async def run_batch(client: StudioClient, operation: str, read: Callable[[], Bat
         yield jobs.not_started(gr.Error(message)), [], None, None
         raise gr.Error(message, print_exception=False) from None
     with jobs.started(request, place(operation), batch_id):
-        async for _, values in follow(client, batch_id, request):
+        async for _, values in follow(client, operation, batch_id, request):
             yield values
 
 
@@ -181,21 +181,20 @@ def place(operation: str) -> str:
     return f"{operation} batch"
 
 
-async def follow(client: StudioClient, batch_id: str, request: gr.Request | None, give_way: bool = False
-                 ) -> AsyncIterator[tuple[BatchStatus, tuple]]:
-    """Follow the batch: yield (status, (status html, gallery, zip file, batch id)) as it
-    goes, the gallery filling as items finish, the zip (named after the operation) with
-    the final status. With `give_way`, stops quietly when a batch is started on its panel."""
+async def follow(client: StudioClient, operation: str, batch_id: str, request: gr.Request | None,
+                 give_way: bool = False) -> AsyncIterator[tuple[BatchStatus, tuple]]:
+    """Follow the batch (see `jobs.Follower`): yield (status, (status html, gallery, zip
+    file, batch id)) as it goes, the gallery filling as items finish, the zip (named
+    after the operation) with the final status. While the queue does not answer, the
+    page keeps showing the last state."""
     folder = jobs.RESULTS / batch_id
     files: dict[str, str] = {}  # job id -> its result file, as items finish
+    follower = jobs.Follower(lambda: client.batch_status(batch_id), lambda: client.cancel_batch(batch_id), request,
+                             place(operation), batch_id, POLL_SECONDS, f"batch (its id is {batch_id})", give_way)
     try:
-        async for status in jobs.poll(lambda: client.batch_status(batch_id), lambda: client.cancel_batch(batch_id),
-                                      request, POLL_SECONDS, f"batch (its id is {batch_id})"):
-            if status is None:  # the queue is not answering: the page shows the last state meanwhile
+        async for status in follower.statuses():
+            if follower.state == "outage":
                 continue
-            operation = status.jobs[0].operation
-            if give_way and jobs.superseded(request, place(operation), batch_id):
-                return
             names = [job.name or f"item-{index + 1}" for index, job in enumerate(status.jobs)]
             for job, name in zip(status.jobs, names):
                 if job.state == "succeeded" and job.id not in files:
@@ -218,7 +217,7 @@ async def resume(client: StudioClient, operation: str, request: gr.Request | Non
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # e.g. the batch expired in between: the panel stays empty
-        async for status, values in follow(client, latest, request, give_way=True):
+        async for status, values in follow(client, operation, latest, request, give_way=True):
             yield *values, gr.Button(interactive=not status.done), gr.Accordion(open=True)
 
 

@@ -151,46 +151,71 @@ def prune(older_than: float) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: list[Destination]) -> None:
-    """The History tab's layout and events (inside `own_tab`). It refreshes itself every
-    REFRESH_SECONDS while it is the tab on screen."""
-    gr.Markdown("This browser's jobs (with a login: yours, from any device), newest first. "
-                f"Results are kept for {jobs.duration(client.settings.job_ttl, whole=True)} after they end.")
-    gallery = gr.Gallery(label="Jobs", columns=6, height=340, allow_preview=False, format="webp",
-                         elem_id="history-jobs", elem_classes=["studio-thumbs"])
-    with gr.Row():
-        with gr.Column():
-            picked = gr.Image(label="Result", type="filepath", interactive=False, format="png",
-                              buttons=["download", "fullscreen"], elem_id="history-result",
-                              elem_classes=["studio-result"])
-        with gr.Column():
-            about = gr.Markdown(details(None), elem_id="history-details")
-            again = gr.Button("Use again", variant="primary", interactive=False)
-            with gr.Row():
-                targets = [(f"{d.title} · {name.replace('_', ' ')}", f"{d.tab_id}/{name}")
-                           for d in destinations for name in d.parts.photos]
-                target = gr.Dropdown(targets, value=targets[0][1], label="Send the result to", scale=3)
-                send = gr.Button("Send", interactive=False, scale=1)
-            with gr.Row():
-                cancel = gr.Button("Cancel job", variant="stop", interactive=False)
-                delete = gr.Button("Delete", interactive=False)
-    listed = gr.State([])  # job ids in the gallery's order
-    drawn = gr.State(None)  # what the gallery last showed: (id, state, percent) per job
-    selected = gr.State(None)
-    timer = gr.Timer(REFRESH_SECONDS, active=False)
-    by_id = {d.tab_id: d for d in destinations}
-    by_operation = {d.parts.operation: d for d in destinations}
-    panel = [picked, about, again, send, cancel, delete]
+class History:
+    """The History tab (laid out inside `own_tab`): one method per action, wired to its
+    controls. It refreshes itself every REFRESH_SECONDS while it is the tab on screen."""
 
-    def entries_of(request: gr.Request) -> list[HistoryEntry]:
+    def __init__(self, client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: list[Destination]):
+        self.client, self.tabs = client, tabs
+        self.by_id = {d.tab_id: d for d in destinations}
+        self.by_operation = {d.parts.operation: d for d in destinations}
+        gr.Markdown("This browser's jobs (with a login: yours, from any device), newest first. "
+                    f"Results are kept for {jobs.duration(client.settings.job_ttl, whole=True)} after they end.")
+        self.gallery = gr.Gallery(label="Jobs", columns=6, height=340, allow_preview=False, format="webp",
+                                  elem_id="history-jobs", elem_classes=["studio-thumbs"])
+        with gr.Row():
+            with gr.Column():
+                picked = gr.Image(label="Result", type="filepath", interactive=False, format="png",
+                                  buttons=["download", "fullscreen"], elem_id="history-result",
+                                  elem_classes=["studio-result"])
+            with gr.Column():
+                about = gr.Markdown(details(None), elem_id="history-details")
+                self.again = gr.Button("Use again", variant="primary", interactive=False)
+                with gr.Row():
+                    targets = [(f"{d.title} · {name.replace('_', ' ')}", f"{d.tab_id}/{name}")
+                               for d in destinations for name in d.parts.photos]
+                    self.target = gr.Dropdown(targets, value=targets[0][1], label="Send the result to", scale=3)
+                    self.send = gr.Button("Send", interactive=False, scale=1)
+                with gr.Row():
+                    self.cancel = gr.Button("Cancel job", variant="stop", interactive=False)
+                    self.delete = gr.Button("Delete", interactive=False)
+        self.panel = [picked, about, self.again, self.send, self.cancel, self.delete]
+        self.listed = gr.State([])  # job ids in the gallery's order
+        self.drawn = gr.State(None)  # what the gallery last showed: (id, state, percent) per job
+        self.selected = gr.State(None)
+        self.timer = gr.Timer(REFRESH_SECONDS, active=False)
+        self._wire(own_tab, destinations)
+
+    def _wire(self, own_tab: gr.Tab, destinations: list[Destination]) -> None:
+        refreshed = [self.gallery, self.listed, self.drawn, *self.panel]
+        quiet = {"show_progress": "hidden", "api_visibility": "private"}
+        self.timer.tick(self.refresh, [self.drawn, self.selected], refreshed, **quiet)
+        self.gallery.select(self.pick, self.listed, [self.selected, *self.panel], **quiet)
+        photos = [c for d in destinations for c in d.parts.photos.values()]
+        fillable = [self.tabs, *photos] + [c for d in destinations for c in d.parts.fields.values()]
+        # the job's tab loses its photos first, so each one "use again" brings is a change
+        # (Face swap finds its faces anew, then ticks the job's)
+        self.again.click(self.clear_photos, self.selected, photos, api_visibility="private").then(
+            self.use_again, self.selected, fillable, api_visibility="private")
+        self.send.click(self.send_to, [self.selected, self.target], [self.tabs, *photos], api_visibility="private")
+        self.cancel.click(self.cancel_job, self.selected, None, api_visibility="private").then(
+            self.refresh, [self.drawn, self.selected], refreshed, **quiet)
+        self.delete.click(self.delete_job, self.selected, [self.selected, *self.panel], api_visibility="private").then(
+            self.refresh, [gr.State(None), self.selected], refreshed, **quiet)
+        own_tab.select(self.opened, self.selected, [self.timer, *refreshed], **quiet)
+        for destination in destinations:
+            destination.tab.select(lambda: gr.Timer(active=False), None, self.timer, **quiet)
+
+    def entries_of(self, request: gr.Request) -> list[HistoryEntry]:
         owner = jobs.owner_of(request)
-        return client.history(owner, SHOWN) if owner else []
+        return self.client.history(owner, SHOWN) if owner else []
 
-    def entry_of(job: str | None, request: gr.Request) -> HistoryEntry | None:
+    def entry_of(self, job: str | None, request: gr.Request) -> HistoryEntry | None:
         """The page's own job `job`, as its History lists it (None if it is not there)."""
-        return next((e for e in entries_of(request) if e.status.id == job), None)
+        return next((e for e in self.entries_of(request) if e.status.id == job), None)
 
-    def show(entry: HistoryEntry | None) -> list[Any]:
+    def show(self, entry: HistoryEntry | None) -> list[Any]:
+        """The picked job's panel: its result, its details, and which buttons apply."""
         if entry is None:
             return [None, details(None)] + [gr.Button(interactive=False)] * 4
         status = entry.status
@@ -198,49 +223,54 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         if status.state == "succeeded":
             try:
                 image = write_file(status.id, status.name or status.operation.replace("_", "-"),
-                                   client.results(status.id)[0])
+                                   self.client.results(status.id)[0])
             except StudioError as exc:
                 gr.Warning(str(exc))
-        return [image, details(entry), gr.Button(interactive=bool(entry.inputs) or not OPERATIONS[
-            status.operation].all_inputs), gr.Button(interactive=status.state == "succeeded"),
-            gr.Button(interactive=not status.done), gr.Button(interactive=status.done)]
+        reusable = bool(entry.inputs) or not OPERATIONS[status.operation].all_inputs
+        return [image, details(entry), gr.Button(interactive=reusable),
+                gr.Button(interactive=status.state == "succeeded"), gr.Button(interactive=not status.done),
+                gr.Button(interactive=status.done)]
 
-    def refresh(last_drawn: Any, job: str | None, request: gr.Request) -> list[Any]:
+    def refresh(self, last_drawn: Any, job: str | None, request: gr.Request) -> list[Any]:
         """Redraw the list when something in it changed, and the picked job's panel."""
         try:
-            entries = entries_of(request)
+            entries = self.entries_of(request)
         except StudioError as exc:
             gr.Warning(str(exc))
-            return [gr.skip()] * (3 + len(panel))
+            return [gr.skip()] * (3 + len(self.panel))
         signature = [(e.status.id, e.status.state, round(e.status.percent)) for e in entries]
         current = next((e for e in entries if e.status.id == job), None)
         if signature == last_drawn:
             live = current is not None and not current.status.done
-            return [gr.skip()] * 3 + (show(current) if live else [gr.skip()] * len(panel))
+            return [gr.skip()] * 3 + (self.show(current) if live else [gr.skip()] * len(self.panel))
         owner = jobs.owner_of(request) or ""
-        items = [(thumbnail(client, e, owner), caption(e)) for e in entries]
-        return [items, [e.status.id for e in entries], signature] + show(current)
+        items = [(thumbnail(self.client, e, owner), caption(e)) for e in entries]
+        return [items, [e.status.id for e in entries], signature] + self.show(current)
+
+    def opened(self, job: str | None, request: gr.Request) -> list[Any]:
+        prune(self.client.settings.job_ttl)
+        return [gr.Timer(active=True)] + self.refresh(None, job, request)
 
     @in_words
-    def pick(ids: list[str], selection: gr.SelectData, request: gr.Request) -> list[Any]:
+    def pick(self, ids: list[str], selection: gr.SelectData, request: gr.Request) -> list[Any]:
         job = ids[selection.index] if selection.index < len(ids) else None
-        entry = entry_of(job, request)
-        return [job] + show(entry)
+        return [job] + self.show(self.entry_of(job, request))
 
     @in_words
-    def clear_photos(job: str | None, request: gr.Request) -> dict:
-        entry = entry_of(job, request)
-        return {component: None for component in by_operation[entry.status.operation].parts.photos.values()} \
+    def clear_photos(self, job: str | None, request: gr.Request) -> dict:
+        entry = self.entry_of(job, request)
+        return {component: None for component in self.by_operation[entry.status.operation].parts.photos.values()} \
             if entry else {}
 
     @in_words
-    def use_again(job: str | None, request: gr.Request) -> dict:
-        entry = entry_of(job, request)
+    def use_again(self, job: str | None, request: gr.Request) -> dict:
+        """The job's tab, filled with its photos and settings."""
+        entry = self.entry_of(job, request)
         if entry is None:
             raise gr.Error("That job is gone (deleted, or its time was up).")
-        destination = by_operation[entry.status.operation]
-        photos = client.inputs(job, jobs.owner_of(request)) if entry.inputs else {}
-        update: dict = {tabs: gr.Tabs(selected=destination.tab_id)}
+        destination = self.by_operation[entry.status.operation]
+        photos = self.client.inputs(job, jobs.owner_of(request)) if entry.inputs else {}
+        update: dict = {self.tabs: gr.Tabs(selected=destination.tab_id)}
         for name, component in destination.parts.fields.items():
             if name in entry.params:
                 update[component] = entry.params[name]
@@ -252,45 +282,21 @@ def render(client: StudioClient, own_tab: gr.Tab, tabs: gr.Tabs, destinations: l
         return update
 
     @in_words
-    def send_to(job: str | None, where: str, request: gr.Request) -> dict:
-        entry = entry_of(job, request)
+    def send_to(self, job: str | None, where: str, request: gr.Request) -> dict:
+        entry = self.entry_of(job, request)
         if entry is None or entry.status.state != "succeeded":
             raise gr.Error("Only a finished job's result can be sent to another tab.")
         tab_id, name = where.split("/", 1)
-        component = by_id[tab_id].parts.photos[name]
-        path = write_file(job, entry.status.name or "result", client.results(job)[0])
-        return {tabs: gr.Tabs(selected=tab_id), component: photo_value(component, path)}
+        component = self.by_id[tab_id].parts.photos[name]
+        path = write_file(job, entry.status.name or "result", self.client.results(job)[0])
+        return {self.tabs: gr.Tabs(selected=tab_id), component: photo_value(component, path)}
 
     @in_words
-    def cancel_job(job: str | None, request: gr.Request) -> None:
-        client.cancel(job or "", jobs.owner_of(request))
+    def cancel_job(self, job: str | None, request: gr.Request) -> None:
+        self.client.cancel(job or "", jobs.owner_of(request))
 
     @in_words
-    def delete_job(job: str | None, request: gr.Request) -> list[Any]:
-        client.delete(job or "", jobs.owner_of(request))
+    def delete_job(self, job: str | None, request: gr.Request) -> list[Any]:
+        self.client.delete(job or "", jobs.owner_of(request))
         shutil.rmtree(FILES / (job or "none"), ignore_errors=True)
-        return [None] + show(None)
-
-    refreshed = [gallery, listed, drawn, *panel]
-    timer.tick(refresh, [drawn, selected], refreshed, show_progress="hidden", api_visibility="private")
-    gallery.select(pick, listed, [selected, *panel], show_progress="hidden", api_visibility="private")
-    fillable = [tabs] + [c for d in destinations for c in [*d.parts.fields.values(), *d.parts.photos.values()]]
-    # the job's tab loses its photos first, so each one "use again" brings is a change
-    # (Face swap finds its faces anew, then ticks the job's)
-    again.click(clear_photos, selected, [c for d in destinations for c in d.parts.photos.values()],
-                api_visibility="private").then(use_again, selected, fillable, api_visibility="private")
-    send.click(send_to, [selected, target], [tabs] + [c for d in destinations for c in d.parts.photos.values()],
-               api_visibility="private")
-    cancel.click(cancel_job, selected, None, api_visibility="private").then(
-        refresh, [drawn, selected], refreshed, show_progress="hidden", api_visibility="private")
-    delete.click(delete_job, selected, [selected, *panel], api_visibility="private").then(
-        refresh, [gr.State(None), selected], refreshed, show_progress="hidden", api_visibility="private")
-
-    def opened(job: str | None, request: gr.Request) -> list[Any]:
-        prune(client.settings.job_ttl)
-        return [gr.Timer(active=True)] + refresh(None, job, request)
-
-    own_tab.select(opened, selected, [timer, *refreshed], show_progress="hidden", api_visibility="private")
-    for destination in destinations:
-        destination.tab.select(lambda: gr.Timer(active=False), None, timer, show_progress="hidden",
-                               api_visibility="private")
+        return [None] + self.show(None)

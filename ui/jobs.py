@@ -134,80 +134,82 @@ async def submit(client: StudioClient, operation: str, images: dict[str, bytes],
         raise gr.Error(str(exc), print_exception=False) from None
 
 
-async def poll(read: Callable[[], Any], cancel: Callable[[], Any], request: gr.Request | None, every: float,
-               what: str) -> AsyncIterator[Any]:
-    """Yield `read()` (a status with `.done`: a job's or a batch's) every `every` seconds
-    until it is done; the last one yielded is the final status. While the job queue does
-    not answer (Redis restarting or stalled) it yields None each second and reads again,
-    for up to `QUEUE_OUTAGE_SECONDS`. A page that goes away leaves the work running; an
-    API client's explicit cancel (see `cancel_requests`) calls `cancel()`."""
-    status, silent_since, began = None, None, time.monotonic()
-    try:
-        while True:
-            try:
-                status = await asyncio.to_thread(read)
-                silent_since = None
-            except QueueUnavailable as exc:
-                silent_since = silent_since or time.monotonic()
-                if time.monotonic() - silent_since > QUEUE_OUTAGE_SECONDS or status is None:
-                    raise gr.Error(f"{exc} The {what} may still finish.", print_exception=False) from None
-                yield None
-                await asyncio.sleep(1)
-                continue
-            except StudioError as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
-            yield status
-            if status.done:
-                return
-            await asyncio.sleep(every)
-    finally:
-        if (status is None or not status.done) and cancel_requested(request and request.session_hash, began):
-            with contextlib.suppress(StudioError):
-                await asyncio.to_thread(cancel)
+class Follower:
+    """One job or batch a page follows until it ends, and where that stands (`state`):
+
+    - "following": its status is read every `every` seconds (`read()`; a status with `.done`);
+    - "outage": the job queue does not answer (Redis restarting or stalled): the last
+      status again each second, for up to QUEUE_OUTAGE_SECONDS;
+    - "done": the last status read is final;
+    - "superseded": found again on page load (`give_way`), it was followed until the
+      person started another one at the same `place` (the found one runs on).
+
+    A page that goes away leaves the work running; an API client's explicit cancel (see
+    `cancel_requests`) calls `cancel()`. With `progress`, gr.Progress follows the job too
+    (what API clients see)."""
+
+    def __init__(self, read: Callable[[], Any], cancel: Callable[[], Any], request: gr.Request | None, place: str,
+                 item_id: str, every: float, what: str, give_way: bool = False, progress: gr.Progress | None = None):
+        self.read, self.cancel, self.request, self.place, self.item_id = read, cancel, request, place, item_id
+        self.every, self.what, self.give_way, self.progress = every, what, give_way, progress
+        self.state = "following"
+
+    @classmethod
+    def job(cls, client: StudioClient, job_id: str, request: gr.Request | None, progress: gr.Progress | None = None,
+            give_way: bool = False, place: str = "") -> Follower:
+        return cls(lambda: client.status(job_id), lambda: client.cancel(job_id), request, place, job_id,
+                   POLL_SECONDS, f"job (its id is {job_id})", give_way, progress)
+
+    async def statuses(self) -> AsyncIterator[Any]:
+        """Each status read, the final one last (none after "superseded")."""
+        status, silent_since, began = None, None, time.monotonic()
+        try:
+            while not (self.give_way and superseded(self.request, self.place, self.item_id)):
+                try:
+                    status = await asyncio.to_thread(self.read)
+                except QueueUnavailable as exc:
+                    silent_since = silent_since or time.monotonic()
+                    if time.monotonic() - silent_since > QUEUE_OUTAGE_SECONDS or status is None:
+                        raise gr.Error(f"{exc} The {self.what} may still finish.", print_exception=False) from None
+                    self.state = "outage"
+                    yield status
+                    await asyncio.sleep(1)
+                    continue
+                except StudioError as exc:
+                    raise gr.Error(str(exc), print_exception=False) from None
+                silent_since, self.state = None, "done" if status.done else "following"
+                if self.progress is not None:
+                    self.progress(status.percent / 100, desc=stage_line(status))
+                yield status
+                if status.done:
+                    return
+                await asyncio.sleep(self.every)
+            self.state = "superseded"
+        finally:
+            if self.state != "done" and cancel_requested(self.request and self.request.session_hash, began):
+                with contextlib.suppress(StudioError):
+                    await asyncio.to_thread(self.cancel)
 
 
-async def follow(client: StudioClient, job_id: str, progress: gr.Progress,
-                 request: gr.Request | None = None) -> AsyncIterator[JobStatus]:
-    """The job's statuses (see `poll`), keeping `gr.Progress` current for API clients;
-    while the queue does not answer, the last one, saying so."""
-    status = None
-    async for now in poll(lambda: client.status(job_id), lambda: client.cancel(job_id), request, POLL_SECONDS,
-                          f"job (its id is {job_id})"):
-        if now is None:
-            yield replace(status, stage="the job queue is not answering; waiting for it", eta_seconds=None)
-            continue
-        status = now
-        progress(status.percent / 100, desc=stage_line(status))
-        yield status
-
-
-async def updates(client: StudioClient, job_id: str, progress: gr.Progress,
-                  request: gr.Request | None = None) -> AsyncIterator[JobStatus]:
-    """The statuses of `follow` that change what the page shows, the final one last
-    (the status box is re-sent only when its text changes: about once a second)."""
-    shown = None
-    async for status in follow(client, job_id, progress, request):
+async def present(client: StudioClient, follower: Follower, view: ResultView) -> AsyncIterator[tuple[JobStatus, tuple]]:
+    """A tab's outputs as its followed job goes: (status, the view's outputs) whenever
+    the status box's text changes (about once a second), the images with the final
+    status. The error of a failed job is raised once its line has been shown."""
+    shown, status = None, None
+    async for status in follower.statuses():
+        if follower.state == "outage":
+            status = replace(status, stage="the job queue is not answering; waiting for it", eta_seconds=None)
         text = describe(status)
-        if text != shown or status.done:
+        if text != shown and not status.done:
             shown = text
-            yield status
-
-
-async def present(client: StudioClient, job_id: str, view: ResultView, progress: gr.Progress,
-                  request: gr.Request | None, give_way: bool = False) -> AsyncIterator[tuple[JobStatus, tuple]]:
-    """Follow the job on its tab: yield (status, the view's outputs) as it changes; its
-    images arrive with the final status line. The error of a failed job is raised once
-    its line has been shown. With `give_way`, stops quietly when a job is started there."""
-    async for status in updates(client, job_id, progress, request):
-        if give_way and superseded(request, status.operation, job_id):
-            return
-        if not status.done:
             yield status, await asyncio.to_thread(view.live, status)
+    if follower.state != "done":
+        return
     files, error = await outcome(client, status, view.names(status))
     try:
         yield status, view.final(status, files)
     finally:
-        discard(job_id)
+        discard(follower.item_id)
     if error:
         raise error
 
@@ -225,7 +227,7 @@ async def run_job(client: StudioClient, operation: str, images: Callable[[], dic
         yield *view.cleared(not_started(exc)), None
         raise
     with started(request, operation, job):
-        async for _, values in present(client, job, view, progress, request):
+        async for _, values in present(client, Follower.job(client, job, request, progress), view):
             yield *values, job
 
 
@@ -249,7 +251,8 @@ async def resume(client: StudioClient, operation: str, view: ResultView, request
     if latest is None:
         return
     with contextlib.suppress(gr.Error):  # a failed job's reason is in its status line
-        async for status, values in present(client, latest, view, gr.Progress(), request, give_way=True):
+        found = Follower.job(client, latest, request, give_way=True, place=operation)
+        async for status, values in present(client, found, view):
             yield *values, latest, gr.Button(interactive=not status.done)
 
 

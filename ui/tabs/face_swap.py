@@ -45,7 +45,7 @@ def render(client: StudioClient) -> panel.TabParts:
             return None, []
         images = {"image": jobs.read_upload(photo, "a photo")}
         job = await jobs.submit(client, DETECT_FACES.name, images, {"engine": engine}, request, in_history=False)
-        async for status in jobs.follow(client, job, progress, request):
+        async for status in jobs.Follower.job(client, job, request, progress).statuses():
             pass
         files, error = await jobs.outcome(client, status, [f"{jobs.upload_stem(photo)}-faces"])
         if error:

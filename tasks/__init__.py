@@ -1,9 +1,7 @@
-"""Queue mechanics: the Celery app, its one task (the next job of a queue, in fair
-order), the job store and the client API (`tasks.client`) that the UI and the REST API use.
+"""Queue mechanics: the Celery app (`tasks.celery_app`), its one task (the next job of a
+queue, in fair order), the job store and the client API (`tasks.client`) that the UI
+and the REST API use.
 
-`celery -A tasks worker -Q cpu,gpu` finds the app here. The app reads
-REDIS_URL when this package is first imported.
+Importing any of it reads no configuration: `celery_app.configure(settings)` points the
+app at Redis (`StudioClient` calls it with its settings; workers start from `tasks.worker`).
 """
-from tasks.celery_app import app
-
-__all__ = ["app"]

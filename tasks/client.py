@@ -30,7 +30,7 @@ from pipelines.errors import InvalidInput, StudioError
 from pipelines.imaging import check_image, decode_image
 from pipelines.registry import Operation
 from tasks.callback_url import check_callback_url
-from tasks.celery_app import send_run_next
+from tasks.celery_app import configure, send_run_next
 from tasks.routing import route
 from tasks.settings import Settings
 from tasks.store import CANCELLED, LOCAL, QUEUED, QUEUES, RUNNING, SUCCEEDED, TERMINAL, JobStore
@@ -171,6 +171,7 @@ def _remaining(typical: float | None, percent: float, job: dict[str, str], now: 
 class StudioClient:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
+        configure(self.settings)  # its jobs' messages go to this Redis
         self.store = JobStore(Redis.from_url(self.settings.redis_url), self.settings.job_ttl)
         self._async_redis: AsyncRedis | None = None
 

@@ -12,10 +12,8 @@ import threading
 import time
 
 from celery.signals import worker_shutting_down
-from redis import Redis
 
-from tasks.celery_app import send_run_next, settings
-from tasks.store import JobStore
+from tasks.celery_app import configured, job_store, send_run_next
 
 log = logging.getLogger(__name__)
 REQUEUED = "its worker is shutting down; queued again"
@@ -25,12 +23,12 @@ REQUEUED = "its worker is shutting down; queued again"
 def _drain(sender: str, how: str = "", **_: object) -> None:
     """In the worker's main process, as its warm shutdown begins (`sender`: its name)."""
     if how == "Warm":
-        threading.Thread(target=drain, args=(sender, settings.drain_seconds), name="drain", daemon=True).start()
+        threading.Thread(target=drain, args=(sender, configured().drain_seconds), name="drain", daemon=True).start()
 
 
 def drain(hostname: str, seconds: float) -> None:
     """Wait up to `seconds` for this worker's jobs to end; queue again those that have not."""
-    store = JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
+    store = job_store()
     deadline = time.monotonic() + seconds
     while store.jobs_on(hostname) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -13,14 +13,13 @@ from functools import cached_property
 
 from celery import Task
 from pydantic import ValidationError
-from redis import Redis
 from redis.exceptions import OutOfMemoryError, RedisError
 
 from pipelines.catalogue import OPERATIONS
 from pipelines.errors import Cancelled, StudioError
 from pipelines.imaging import decode_image, encode_result, stored_format, with_metadata_of
 from pipelines.registry import Operation, gpu_memory, is_out_of_memory, loaded_models, release_models
-from tasks.celery_app import RUN_NEXT, app, settings
+from tasks.celery_app import RUN_NEXT, app, configured, job_store
 from tasks.job_run import JobRun
 from tasks.store import CANCELLED, FAILED, SUCCEEDED, JobStore
 
@@ -34,10 +33,10 @@ class RunNext(Task):
 
     @cached_property
     def store(self) -> JobStore:
-        return JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
+        return job_store()
 
     def execute(self, queue: str) -> dict[str, str]:
-        taken = self.store.take(queue, self.request.hostname or "worker", os.getpid(), settings.lost_after)
+        taken = self.store.take(queue, self.request.hostname or "worker", os.getpid(), configured().lost_after)
         if taken is None:
             return {"state": "skipped"}  # its job was cancelled, expired, or taken by another message
         job_id, job, inputs = taken
@@ -75,6 +74,7 @@ class RunNext(Task):
              ) -> tuple[str, list[bytes], dict[str, object]]:
         task_id = self.request.id
         terminate = lambda: app.control.revoke(task_id, terminate=True, signal="SIGKILL")  # noqa: E731
+        settings = configured()
         run = JobRun(self.store, job_id, settings, terminate, op)
         try:
             with run as ctx:
@@ -108,15 +108,10 @@ class RunNext(Task):
     @staticmethod
     def _input(name: str, data: bytes | None) -> bytes:
         if data is None:
-            raise StudioError(f"The job's {name} expired before a worker took it (after {settings.job_ttl} s).")
+            raise StudioError(f"The job's {name} expired before a worker took it (after {configured().job_ttl} s).")
         return data
 
 
-# Each operation's own time limit is kept by JobRun; this one only catches a worker stuck
-# past every limit and its grace.
-HARD_LIMIT = max(op.time_limit for op in OPERATIONS.values()) + int(settings.cancel_grace) + 60
-
-
-@app.task(name=RUN_NEXT, base=RunNext, bind=True, ignore_result=True, time_limit=HARD_LIMIT)
+@app.task(name=RUN_NEXT, base=RunNext, bind=True)  # its hard time limit: tasks.celery_app.configure
 def run_next(self: RunNext, queue: str) -> dict[str, str]:
     return self.execute(queue)

@@ -7,16 +7,14 @@ import os
 import threading
 
 from celery.signals import worker_ready, worker_shutdown
-from redis import Redis
 
 from pipelines import diffusion
 from pipelines.catalogue import OPERATIONS
 from pipelines.onnx_runtime import available_providers
 from pipelines.registry import installed_engines
 from pipelines.weights import downloads_allowed
-from tasks.celery_app import settings
+from tasks.celery_app import job_store
 from tasks.reaper import Reaper
-from tasks.store import JobStore
 
 log = logging.getLogger(__name__)
 ANNOUNCE_EVERY = 3.0
@@ -36,7 +34,7 @@ def record(queues: list[str]) -> dict[str, object]:
 def _announce(sender, **_: object) -> None:
     hostname = sender.hostname
     queues = sorted(q.name for q in sender.task_consumer.queues)
-    store = JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
+    store = job_store()
 
     def loop() -> None:
         while not _stop.is_set():
@@ -53,6 +51,6 @@ def _announce(sender, **_: object) -> None:
 @worker_shutdown.connect
 def _withdraw(sender, **_: object) -> None:
     _stop.set()
-    store = JobStore(Redis.from_url(settings.redis_url), settings.job_ttl)
+    store = job_store()
     store.withdraw_worker(sender.hostname)
     store.forget_processes(sender.hostname)

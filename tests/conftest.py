@@ -2,8 +2,8 @@
 started through `launch.py --worker-only`, the real u2netp weights, and the
 real UI process. Nothing is mocked.
 
-The environment is set here, at import, because `tasks` reads REDIS_URL once
-when it is first imported.
+The environment is set here, at import, for the processes the tests start (workers,
+the UI) and for the settings the tests' own clients read.
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def test_each_command_is_one_launch_py_accepts(container):
     if "launch.py" in command:
         parse_args(command[command.index("launch.py") + 1:])  # exits on an unknown flag
     else:
-        assert command[:3] in (["celery", "-A", "tasks"], ["valkey-server", "--appendonly", "yes"]), command
+        assert command[:3] in (["celery", "-A", "tasks.worker"], ["valkey-server", "--appendonly", "yes"]), command
 
 
 def test_every_variable_they_set_is_one_the_studio_reads():

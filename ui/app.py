@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import json
 import os
 
 import gradio as gr
 
+from pipelines.catalogue import OPERATIONS
 from tasks.client import StudioClient
 from ui import history
-from ui.tabs import face_swap, generate, remove_background, remove_object, style_transfer
 
 TITLE = "AI Image Studio"
-TABS = [("Generate", generate), ("Face swap", face_swap), ("Remove background", remove_background),
-        ("Remove object", remove_object), ("Style transfer", style_transfer)]
+# (title, layout) of each operation with a layout in ui/tabs/ named as it, in the catalogue's order
+TABS = [(op.title, importlib.import_module(f"ui.tabs.{name}")) for name, op in OPERATIONS.items()
+        if importlib.util.find_spec(f"ui.tabs.{name}")]
 # The status box's progress bar, and a checkerboard behind results so transparency shows.
 CSS = """
 .studio-status progress.studio-bar { width: 100%; height: 12px; accent-color: var(--color-accent); }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
+from pydantic import AliasChoices, Field
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput, StudioError
@@ -58,6 +59,24 @@ def hub_id_allowed(repo_id: str) -> bool:
     if repo_id in PRESETS.values() or os.environ.get("STUDIO_ALLOW_ANY_MODEL") == "1":
         return True
     return repo_id in {name.strip() for name in os.environ.get("STUDIO_ALLOW_MODELS", "").split(",")}
+
+
+def model_field(default: str, engine: str, group: str) -> Any:
+    """The `model` parameter of an operation with a Stable Diffusion engine (its old name
+    `sd_model` still accepted), in the form's `group`."""
+    return Field(default, max_length=200, validation_alias=AliasChoices("model", "sd_model"),
+                 description=f"Model for {engine} (as in Generate).",
+                 json_schema_extra={"label": "Model", "group": group, "row": "sd"})
+
+
+def steps_field(default: int, engine: str, group: str) -> Any:
+    return Field(default, ge=1, le=150, description=f"Denoising steps for {engine}.",
+                 json_schema_extra={"group": group, "row": "sd"})
+
+
+def seed_field(engine: str, group: str) -> Any:
+    return Field(-1, ge=-1, le=MAX_SEED, description=f"Seed for {engine}; -1 picks one.",
+                 json_schema_extra={"label": "Seed (-1 = random)", "widget": "number", "group": group, "row": "sd"})
 
 
 def check_model_name(model: str) -> str:

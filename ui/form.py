@@ -18,7 +18,7 @@ import contextlib
 import inspect
 import typing
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import annotated_types
 import gradio as gr
@@ -200,12 +200,20 @@ class Form:
         return panel.wire(self.client, handler, inputs.components, outputs, run, stop, api_name=self.op.name,
                           operation=self.op.name, view=view)
 
-    def batch(self, where: gr.Column, box: gr.Accordion, leading: dict[str, gr.components.Component],
-              read: Callable[[Given, dict[str, Any]], batch.Batch], exclude: tuple[str, ...] = (),
-              trailing: dict[str, gr.components.Component] | None = None,
+    @contextlib.contextmanager
+    def batch_box(self, title: str) -> Iterator[None]:
+        """The tab's batch accordion: what the tab places in it (the photos, the prompts),
+        then the panel `batch` fills."""
+        with gr.Accordion(title, open=False) as box:
+            yield
+            self._batch_box = gr.Column(), box
+
+    def batch(self, leading: dict[str, gr.components.Component], read: Callable[[Given, dict[str, Any]], batch.Batch],
+              exclude: tuple[str, ...] = (), trailing: dict[str, gr.components.Component] | None = None,
               renamed: dict[str, str] | None = None) -> panel.Resume:
-        """The tab's batch panel, inside `where` (in the accordion `box`): `read(given,
-        params)` makes the batch from the inputs and the form's parameters but `exclude`."""
+        """The tab's batch panel, in its `batch_box`: `read(given, params)` makes the batch
+        from the inputs and the form's parameters but `exclude`."""
+        where, box = self._batch_box
         with where:
             inputs = self.inputs(leading, exclude, trailing, renamed)
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
-from pipelines.diffusion import MAX_SEED, check_model_name
+from pipelines.diffusion import check_model_name, model_field, seed_field, steps_field
 from pipelines.registry import AUTO, Engine
 from pipelines.weights import WeightFile, models_home
 
@@ -30,14 +30,9 @@ class RemoveObjectParams(BaseModel):
                          json_schema_extra={"label": "Feather the edge (px)", "row": "edge"})
     prompt: str = Field("", max_length=1000, description="For Stable Diffusion: what should be there instead.",
                         json_schema_extra={"label": "What should be there instead (optional)", "group": SD_GROUP})
-    model: str = Field("sd-2-inpainting", max_length=200, validation_alias=AliasChoices("model", "sd_model"),
-                       description="Model for the sd-inpaint engine.",
-                       json_schema_extra={"label": "Model", "group": SD_GROUP, "row": "sd"})
-    steps: int = Field(25, ge=1, le=150, description="Denoising steps for sd-inpaint.",
-                       json_schema_extra={"group": SD_GROUP, "row": "sd"})
-    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-inpaint; -1 picks one.",
-                      json_schema_extra={"label": "Seed (-1 = random)", "widget": "number", "group": SD_GROUP,
-                                         "row": "sd"})
+    model: str = model_field("sd-2-inpainting", "sd-inpaint", SD_GROUP)
+    steps: int = steps_field(25, "sd-inpaint", SD_GROUP)
+    seed: int = seed_field("sd-inpaint", SD_GROUP)
 
     _model_name = field_validator("model")(lambda cls, value: check_model_name(value))
 

@@ -8,7 +8,7 @@ from PIL import Image
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
-from pipelines.diffusion import MAX_SEED, check_model_name
+from pipelines.diffusion import check_model_name, model_field, seed_field, steps_field
 from pipelines.registry import AUTO, Engine
 
 PRESET_COUNT = 26
@@ -52,14 +52,9 @@ class StyleTransferParams(BaseModel):
     prompt: str = Field("", max_length=1000, validation_alias=AliasChoices("prompt", "sd_prompt"),
                         description="Extra words for the sd-img2img prompt.",
                         json_schema_extra={"label": "Extra prompt words", "group": SD_GROUP})
-    model: str = Field("sd-turbo", max_length=200, validation_alias=AliasChoices("model", "sd_model"),
-                       description="Model for sd-img2img (as in Generate).",
-                       json_schema_extra={"label": "Model", "group": SD_GROUP, "row": "sd"})
-    steps: int = Field(4, ge=1, le=150, description="Denoising steps for sd-img2img.",
-                       json_schema_extra={"group": SD_GROUP, "row": "sd"})
-    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="Seed for sd-img2img; -1 picks one.",
-                      json_schema_extra={"label": "Seed (-1 = random)", "widget": "number", "group": SD_GROUP,
-                                         "row": "sd"})
+    model: str = model_field("sd-turbo", "sd-img2img", SD_GROUP)
+    steps: int = steps_field(4, "sd-img2img", SD_GROUP)
+    seed: int = seed_field("sd-img2img", SD_GROUP)
 
     @field_validator("sd_style")
     @classmethod

@@ -32,9 +32,8 @@ def render(client: StudioClient) -> panel.TabParts:
                                                             elem_id="face-swap-target-faces"))
             fields.place_rest()
             run, stop = panel.buttons("Swap faces", "face-swap")
-            with gr.Accordion("Batch: the source face into many target photos", open=False) as batch_box:
+            with fields.batch_box("Batch: the source face into many target photos"):
                 targets = batch.photos_input("face-swap", "Target photos (image files, or a .zip of them)")
-                batch_panel = gr.Column()
         with gr.Column():
             result, info = panel.result_view("face-swap")
 
@@ -89,7 +88,7 @@ def render(client: StudioClient) -> panel.TabParts:
         shared = {"source": jobs.read_upload(given["source"], "a source photo")}
         return batch.photo_batch(client, given["targets"], "target", params, "faceswap", shared)
 
-    batch_resume = fields.batch(batch_panel, batch_box, {"source": source, "targets": targets}, target_batch,
+    batch_resume = fields.batch({"source": source, "targets": targets}, target_batch,
                                 exclude=("target_faces",))
     resume = fields.job({"source": source, "target": target}, images,
                         lambda given: f"{jobs.upload_stem(given['target'])}-faceswap", [result, info], run, stop)

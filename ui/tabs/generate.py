@@ -138,11 +138,10 @@ def render(client: StudioClient) -> panel.TabParts:
             fields.place_rest()
             reuse = gr.Button("Reuse last seed", size="sm")
             run, stop = panel.buttons("Generate", "generate")
-            with gr.Accordion("Batch: several prompts and/or seeds, with these settings", open=False) as batch_box:
+            with fields.batch_box("Batch: several prompts and/or seeds, with these settings"):
                 prompts = gr.Textbox(label="Prompts, one per line", lines=4, elem_id="generate-batch-prompts")
                 seeds = gr.Textbox(label="Seeds, separated by commas (empty: the Seed above)",
                                    elem_id="generate-batch-seeds")
-                batch_panel = gr.Column()
             dropped = gr.File(label="Read parameters from a PNG", file_types=[".png"], type="filepath",
                               elem_id="generate-png-parameters")
         with gr.Column():
@@ -153,7 +152,7 @@ def render(client: StudioClient) -> panel.TabParts:
             info = panel.status_view("generate")
 
     view = GenerateView(client)
-    batch_resume = fields.batch(batch_panel, batch_box, {"prompts": prompts},
+    batch_resume = fields.batch({"prompts": prompts},
                                 lambda given, params: prompt_batch(client, given["prompts"], given["seeds"], params),
                                 exclude=("prompt",), trailing={"seeds": seeds})
     resume = fields.job({}, lambda given: {}, lambda given: "generate", [preview, gallery, used_seed, info], run, stop,

@@ -18,9 +18,8 @@ def render(client: StudioClient) -> panel.TabParts:
             gr.Examples(examples.rows("astronaut.jpg", "cat.jpg", "coffee.jpg"), [image], label="Try a photo")
             fields.place_rest()
             run, stop = panel.buttons("Remove background", "remove-background")
-            with gr.Accordion("Batch: many photos at once, with these settings", open=False) as batch_box:
+            with fields.batch_box("Batch: many photos at once, with these settings"):
                 photos = batch.photos_input("remove-background")
-                batch_panel = gr.Column()
         with gr.Column():
             result, info = panel.result_view("remove-background")
 
@@ -30,7 +29,7 @@ def render(client: StudioClient) -> panel.TabParts:
     def photo_batch(given: form.Given, params: dict) -> batch.Batch:
         return batch.photo_batch(client, given["photos"], "image", params, NAMES.get(given["output"] or "transparent"))
 
-    batch_resume = fields.batch(batch_panel, batch_box, {"photos": photos}, photo_batch)
+    batch_resume = fields.batch({"photos": photos}, photo_batch)
     resume = fields.job({"image": image}, lambda given: {"image": jobs.read_upload(given["image"], "a photo")},
                         download_name, [result, info], run, stop, renamed={"photo": "image"})
     return panel.TabParts(OPERATION.name, fields.on_load, [resume, batch_resume], fields.fields, {"image": image})

@@ -40,9 +40,8 @@ def render(client: StudioClient) -> panel.TabParts:
                                             "Style image (any painting; used by 'auto' when given)")
             fields.place_rest()
             run, stop = panel.buttons("Apply style", "style-transfer")
-            with gr.Accordion("Batch: many photos at once, with these settings", open=False) as batch_box:
+            with fields.batch_box("Batch: many photos at once, with these settings"):
                 photos = batch.photos_input("style-transfer")
-                batch_panel = gr.Column()
         with gr.Column():
             result, info = panel.result_view("style-transfer")
 
@@ -57,7 +56,7 @@ def render(client: StudioClient) -> panel.TabParts:
         return batch.photo_batch(client, given["photos"], "image", params, "styled", shared)
 
     photo_inputs = {"image": image, "style_image": style_image}
-    batch_resume = fields.batch(batch_panel, batch_box, {"photos": photos, "style_image": style_image}, photo_batch,
+    batch_resume = fields.batch({"photos": photos, "style_image": style_image}, photo_batch,
                                 renamed={"style": "style_image"})
     resume = fields.job(photo_inputs, images, download_name, [result, info], run, stop,
                         renamed={"photo": "image", "style": "style_image"})

@@ -135,8 +135,12 @@ def render(client: StudioClient) -> panel.TabParts:
                                 elem_id="generate-model")
             fields.use("model", model)
             note = gr.Markdown(model_note(client, "sd-turbo"), elem_id="generate-model-note")
+            fields.place("steps", "guidance", "width", "height")
+            with gr.Row():  # the seed, with a button that takes the last one
+                fields.place("seed")
+                reuse = gr.Button("Reuse last seed", size="sm")
+                fields.place("num_images")
             fields.place_rest()
-            reuse = gr.Button("Reuse last seed", size="sm")
             run, stop = panel.buttons("Generate", "generate")
             with fields.batch_box("Batch: several prompts and/or seeds, with these settings"):
                 prompts = gr.Textbox(label="Prompts, one per line", lines=4, elem_id="generate-batch-prompts")

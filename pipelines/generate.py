@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator, model_vali
 
 from pipelines import diffusion
 from pipelines.context import RunContext
+from pipelines.imaging import OutputFormat, format_field
 from pipelines.registry import Engine, Example, Operation, Result, pick_engine
 
 
@@ -38,6 +39,7 @@ class GenerateParams(BaseModel):
     num_images: int = Field(1, ge=1, le=8, validation_alias=AliasChoices("num_images", "count"),
                             json_schema_extra={"label": "Images", "row": "seed"})
     engine: str = Field("diffusers", description="Only 'diffusers' (or 'auto').", json_schema_extra={"widget": "none"})
+    format: OutputFormat = format_field()
 
     _model_name = field_validator("model")(lambda cls, value: diffusion.check_model_name(value))
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Any, Literal
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
+from pydantic import Field
 
 from pipelines.errors import InvalidInput
 
@@ -38,13 +40,15 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, standard_mod
 
 def check_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """The same checks as `decode_image`, cheaper: a JPEG is decoded at 1/8 scale, which
-    still reads all of its data (so truncation is caught). Returns the stored size."""
+    still reads all of its data (so truncation is caught). Returns the size upright (as
+    `decode_image` gives it: EXIF orientations 5 to 8 turn it a quarter)."""
     image = _open(data, max_pixels)
-    size = image.size
+    width, height = image.size
     if image.format == "JPEG":
-        image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
-    _load(image)
-    return size
+        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+    _load(image)  # before the EXIF: a PNG keeps it after its pixels
+    turned = image.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
+    return (height, width) if turned else (width, height)
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -152,16 +156,46 @@ def _metadata(image: Image.Image) -> dict[str, bytes]:
     return {key: image.info[key] for key in ("icc_profile", "exif") if image.info.get(key)}
 
 
-def encode_result(image: Image.Image, photo_format: str | None) -> bytes:
-    """A result in the format people expect: a high-quality JPEG (q95) where the photo was
-    a JPEG or HEIC and the result is opaque, with no parameters to carry; PNG otherwise
-    (cut-outs, masks, PNG photos, generated images). A 12-megapixel JPEG takes 0.05 s to
-    write, the same PNG 1.4 s and five times the bytes."""
-    if photo_format in ("JPEG", "HEIF") and image.mode == "RGB" and "parameters" not in image.info:
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=95, **_metadata(image))
-        return buffer.getvalue()
-    return encode_png(image)
+OutputFormat = Literal["auto", "png", "jpeg", "webp"]
+FORMATS = {"auto": "Auto (JPEG stays JPEG; PNG for transparency)", "png": "PNG (lossless)", "jpeg": "JPEG (q95)",
+           "webp": "WebP (q95, keeps transparency)"}
+
+
+def format_field() -> Any:
+    """The `format` parameter of every operation that makes a picture: its file's format."""
+    return Field("auto", description="The result's file format: auto (JPEG for an opaque result of a JPEG or HEIC "
+                                     "photo, PNG otherwise), png, jpeg (q95; transparency goes onto white) or webp "
+                                     "(q95; keeps transparency). Only PNG carries a generated image's parameters.",
+                 json_schema_extra={"label": "Result file format", "group": "Advanced settings",
+                                    "choices": [[label, value] for value, label in FORMATS.items()]})
+
+
+def encode_result(image: Image.Image, photo_format: str | None, chosen: str = "auto") -> bytes:
+    """A result in the `chosen` format, or for "auto" the one people expect: a
+    high-quality JPEG (q95) where the photo was a JPEG or HEIC and the result is opaque,
+    with no parameters to carry; PNG otherwise (cut-outs, masks, PNG photos, generated
+    images). A 12-megapixel JPEG takes 0.05 s to write, the same PNG 1.4 s and five times
+    the bytes."""
+    if chosen == "auto":
+        opaque_photo = photo_format in ("JPEG", "HEIF") and image.mode == "RGB"
+        chosen = "jpeg" if opaque_photo and "parameters" not in image.info else "png"
+    if chosen == "png":
+        return encode_png(image)
+    metadata, buffer = _metadata(image), io.BytesIO()
+    if chosen == "jpeg":
+        image = _on_white(image)
+        image.save(buffer, format="JPEG", quality=95, **metadata)
+    else:
+        image.save(buffer, format="WEBP", quality=95, **metadata)
+    return buffer.getvalue()
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    """An image JPEG can hold: what is transparent goes onto white."""
+    if image.mode in ("RGB", "L"):
+        return image
+    rgba = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
 
 
 def stored_format(data: bytes | None) -> str | None:

@@ -96,8 +96,10 @@ class Operation(Generic[E]):
     auto_device: str = "cpu"  # the queue of an auto job while no worker is alive to say better (tasks.routing)
     time_limit: int = 600
     optional_inputs: tuple[str, ...] = ()
-    # extra checks at submit, on the images decoded in the mode they are stored in
-    check_inputs: Callable[[dict[str, Image.Image], Any], None] | None = None
+    # extra checks at submit: (every input's upright size, the `decoded_at_submit` inputs
+    # decoded in the mode they are stored in, the params); the other inputs are not decoded there
+    check_inputs: Callable[[dict[str, tuple[int, int]], dict[str, Image.Image], Any], None] | None = None
+    decoded_at_submit: tuple[str, ...] = ()
     photo_input: str = "image"  # the input the result is made from: it passes on its colour profile and EXIF
     # a job's compute in the operation's own unit, held to a budget per visitor (tasks.client)
     work: Callable[[Any], float] | None = None

@@ -244,11 +244,18 @@ class StudioClient:
         parsed = self._validate_params(op, params)
         named = len(op.all_inputs) > 1  # say which image is wrong
         given = [name for name in op.all_inputs if name in op.inputs or images.get(name)]
-        # an operation that checks its inputs needs them decoded; the others only need them checked
-        read = functools.partial(decode_image, standard_mode=False) if op.check_inputs else check_image
-        checked = {name: self._validate_image(name, images.get(name), named, read) for name in given}
+        # each image checked with a cheap read; decoded only where the operation's check needs its pixels
+        sizes: dict[str, tuple[int, int]] = {}
+        decoded: dict[str, Any] = {}
+        decode = functools.partial(decode_image, standard_mode=False)  # in the mode it is stored in
+        for name in given:
+            if name in op.decoded_at_submit:
+                decoded[name] = self._validate_image(name, images.get(name), named, decode)
+                sizes[name] = decoded[name].size
+            else:
+                sizes[name] = self._validate_image(name, images.get(name), named, check_image)
         if op.check_inputs:
-            op.check_inputs(checked, parsed)
+            op.check_inputs(sizes, decoded, parsed)
         queue, engine = route(op, parsed.engine, workers)
         fields = {"operation": op.name, "params": parsed.model_dump_json(), "engine": engine or ""}
         if op.work:

@@ -80,9 +80,12 @@ class RunNext(Task):
             with run as ctx:
                 images = {name: decode_image(self._input(name, inputs.get(name)), settings.max_pixels)
                           for name in op.all_inputs if inputs.get(name) is not None or name in op.inputs}
-                result = op.run(images, op.params.model_validate_json(job["params"]), ctx)
+                params = op.params.model_validate_json(job["params"])
+                result = op.run(images, params, ctx)
                 photo, photo_format = images.get(op.photo_input), stored_format(inputs.get(op.photo_input))
-                outputs = [encode_result(with_metadata_of(image, photo), photo_format) for image in result.images]
+                chosen = getattr(params, "format", "auto")  # the helper operations (finding faces) have no choice
+                outputs = [encode_result(with_metadata_of(image, photo), photo_format, chosen)
+                           for image in result.images]
             return SUCCEEDED, outputs, {"engine": result.engine, "detail": result.detail, "percent": 100,
                                         "stage": "done", "notes": json.dumps(ctx.notes)}
         except Cancelled:

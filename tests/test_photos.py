@@ -1,7 +1,7 @@
 """Phone photos through the queue: HEIC is read; a JPEG or HEIC photo gives a JPEG result
-where the result is opaque (PNG for cut-outs and PNG photos); and every operation's
-result keeps the photo's colour profile and EXIF (its orientation applied once, and
-removed)."""
+where the result is opaque (PNG for cut-outs and PNG photos) unless another format is
+chosen; and every operation's result keeps the photo's colour profile and EXIF (its
+orientation applied once, and removed)."""
 from __future__ import annotations
 
 import io
@@ -84,3 +84,42 @@ def test_png_in_gives_png_out_and_downloads_say_their_format(ui_url, client, cpu
     assert answers["PNG"].headers["content-type"] == "image/png"
     assert answers["JPEG"].headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(answers["JPEG"].content)).format == "JPEG"
+
+
+@pytest.mark.parametrize("chosen", ["png", "jpeg", "webp"])
+def test_the_result_comes_in_the_format_chosen(client, cpu_worker, astronaut, chosen):
+    """A cut-out asked for as WebP keeps its transparency; as JPEG it lies on white; the
+    colour profile and EXIF come along in each."""
+    job = client.submit("remove_background", {"image": phone_photo(astronaut)}, {"engine": "u2netp",
+                                                                                "format": chosen})
+    assert client.wait(job, timeout=60).state == "succeeded"
+    result = Image.open(io.BytesIO(client.results(job)[0]))
+    assert (result.format, result.mode) == {"png": ("PNG", "RGBA"), "jpeg": ("JPEG", "RGB"),
+                                            "webp": ("WEBP", "RGBA")}[chosen]
+    corner = result.convert("RGBA").getpixel((2, 2))  # the backdrop, gone
+    assert corner[3] == 255 and min(corner[:3]) > 240 if chosen == "jpeg" else corner[3] == 0, corner
+    assert result.info.get("icc_profile") == PROFILE and result.getexif().get(0x010F) == "StudioCam"
+
+
+def test_the_gradio_api_takes_the_format_and_names_the_file_after_it(ui_url, cpu_worker, astronaut, tmp_path):
+    from gradio_client import Client, handle_file
+
+    photo = tmp_path / "astronaut.png"
+    astronaut.save(photo)
+    styled, info = Client(ui_url, verbose=False).predict(image=handle_file(str(photo)), max_side=128,
+                                                          format="webp", api_name="/style_transfer")
+    assert styled.endswith("astronaut-style-0.webp") and Image.open(styled).format == "WEBP", styled
+
+
+def test_a_mask_drawn_on_the_upright_photo_fits_a_turned_phone_photo(client, cpu_worker):
+    """The photo is stored turned (EXIF orientation 6); submit reads its size from the
+    header, upright, as the page showed it, without decoding it."""
+    from skimage import data
+
+    upright = Image.fromarray(data.coffee())  # 600x400
+    mask = Image.new("L", upright.size)
+    mask.paste(255, (100, 100, 160, 140))
+    job = client.submit("remove_object", {"image": phone_photo(upright), "mask": encode(mask)},
+                        {"engine": "opencv-telea"})
+    assert client.wait(job, timeout=60).state == "succeeded"
+    assert Image.open(io.BytesIO(client.results(job)[0])).size == upright.size

@@ -98,8 +98,7 @@ def test_a_huge_rest_batch_is_refused_before_it_is_parsed(shared):
 def test_a_seed_list_is_counted_before_it_is_read(shared):
     client = Client(shared.url, headers=ALICE, verbose=False)
     with pytest.raises(AppError, match="at most 3 seeds"):
-        client.predict("a cat", "", "sd-turbo", 1, 0, 512, 512, -1, 1, "1," * 200_000,
-                       api_name="/generate_batch")
+        client.predict("a cat", seeds="1," * 200_000, api_name="/generate_batch")
 
 
 @pytest.mark.parametrize("case, path, body, status", [

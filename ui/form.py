@@ -171,11 +171,12 @@ class Form:
         return control(name, field, self.key)
 
     def inputs(self, leading: dict[str, gr.components.Component], exclude: tuple[str, ...] = (),
-               trailing: dict[str, gr.components.Component] | None = None,
                renamed: dict[str, str] | None = None) -> Inputs:
-        """`leading` (photos), the parameters' controls but `exclude`, `trailing`, then one
-        hidden input per old name: of a parameter (its aliases) and of `renamed` (old -> new)."""
-        named = {**leading, **{n: c for n, c in self.fields.items() if n not in exclude}, **(trailing or {})}
+        """`leading` (photos, a batch's prompts and seeds), the parameters' controls but
+        `exclude`, then one hidden input per old name: of a parameter (its aliases) and of
+        `renamed` (old -> new). A field added to the model comes after the others, so
+        callers that pass inputs by position keep working."""
+        named = {**leading, **{n: c for n, c in self.fields.items() if n not in exclude}}
         renamed = {**(renamed or {}), **{old: name for name in named if name in self.model_fields
                                          for old in old_names(name, self.model_fields[name])}}
         hidden = [gr.File(visible=False) if new in leading else gr.JSON(visible=False) for new in renamed.values()]
@@ -209,13 +210,12 @@ class Form:
             self._batch_box = gr.Column(), box
 
     def batch(self, leading: dict[str, gr.components.Component], read: Callable[[Given, dict[str, Any]], batch.Batch],
-              exclude: tuple[str, ...] = (), trailing: dict[str, gr.components.Component] | None = None,
-              renamed: dict[str, str] | None = None) -> panel.Resume:
+              exclude: tuple[str, ...] = (), renamed: dict[str, str] | None = None) -> panel.Resume:
         """The tab's batch panel, in its `batch_box`: `read(given, params)` makes the batch
         from the inputs and the form's parameters but `exclude`."""
         where, box = self._batch_box
         with where:
-            inputs = self.inputs(leading, exclude, trailing, renamed)
+            inputs = self.inputs(leading, exclude, renamed)
 
             async def body(given: Given, request: gr.Request, progress: gr.Progress):
                 params = self.params(given, exclude)

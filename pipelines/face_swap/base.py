@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from pipelines.imaging import OutputFormat, format_field
 from pipelines.registry import AUTO, Engine
 
 
@@ -29,6 +30,7 @@ class FaceSwapParams(DetectFacesParams):
                                                              "insightface swap; 0 turns it off.",
                            json_schema_extra={"label": "Face enhancer strength (GFPGAN 1.4, after the insightface "
                                                        "swap; 0 = off)"})
+    format: OutputFormat = format_field()
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from PIL import Image, ImageColor
 from pydantic import BaseModel, Field, field_validator
 
+from pipelines.imaging import OutputFormat, format_field
 from pipelines.registry import AUTO, Engine
 
 
@@ -22,6 +23,7 @@ class RemoveBackgroundParams(BaseModel):
     )
     color: str = Field("#ffffff", description="Background colour for output='color': #rrggbb, rgb(...) or a name.",
                        json_schema_extra={"widget": "color", "label": "Background colour (for Solid colour)"})
+    format: OutputFormat = format_field()
 
     @field_validator("color", mode="before")
     @classmethod

@@ -25,8 +25,8 @@ from pipelines.remove_object.sd_inpaint import StableDiffusionInpaintEngine
 __all__ = ["OPERATION", "RemoveObjectParams", "remove_object", "mask_from"]
 
 
-def mask_from(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """The user's mask as "L" at the photo's size (white, or painted, = remove);
+def mask_from(size: tuple[int, int], mask: Image.Image) -> Image.Image:
+    """The user's mask as "L" at the photo's `size` (white, or painted, = remove);
     InvalidInput when it is empty or does not fit the photo."""
     if mask.mode not in ("1", "L", "LA", "RGB", "RGBA"):
         mask = to_standard_mode(mask)  # a palette's transparency, 16 bits: read as every input is
@@ -36,23 +36,25 @@ def mask_from(image: Image.Image, mask: Image.Image) -> Image.Image:
         binary = mask.convert("L").point(lambda v: 255 if v > 127 else 0)
     if binary.getbbox() is None:
         raise InvalidInput("The mask is empty: paint over what should disappear.")
-    if binary.size != image.size:
-        if abs(binary.width / binary.height - image.width / image.height) > 0.01:
+    width, height = size
+    if binary.size != size:
+        if abs(binary.width / binary.height - width / height) > 0.01:
             raise InvalidInput(f"The mask is {binary.width}x{binary.height} but the photo is "
-                               f"{image.width}x{image.height}; they must have the same shape.")
-        binary = binary.resize(image.size, Image.Resampling.NEAREST)
+                               f"{width}x{height}; they must have the same shape.")
+        binary = binary.resize(size, Image.Resampling.NEAREST)
     return binary
 
 
-def check_inputs(images: dict[str, Image.Image], params: RemoveObjectParams) -> None:
-    """Run at submit (on the images as stored, any mode), so an empty or misfit mask
-    never becomes a job."""
-    mask_from(images["image"], images["mask"])
+def check_inputs(sizes: dict[str, tuple[int, int]], decoded: dict[str, Image.Image],
+                 params: RemoveObjectParams) -> None:
+    """Run at submit, on the photo's size (read from its header) and the mask (decoded,
+    in the mode it is stored in), so an empty or misfit mask never becomes a job."""
+    mask_from(sizes["image"], decoded["mask"])
 
 
 def remove_object(inputs: dict[str, Image.Image], params: RemoveObjectParams, ctx: RunContext) -> Result:
     photo = inputs["image"]
-    mask = grow(mask_from(photo, inputs["mask"]), params.dilate)
+    mask = grow(mask_from(photo.size, inputs["mask"]), params.dilate)
     params = params.model_copy(update={"seed": diffusion.resolve_seed(params.seed)})
     engine = pick_engine(OPERATION, params.engine, ctx.span(0, 20))
     model = load_model(engine, ctx.span(20, 30))
@@ -139,6 +141,7 @@ OPERATION: Operation[InpaintEngine] = Operation(
     engines={engine.name: engine for engine in _engines},
     run=remove_object,
     check_inputs=check_inputs,
+    decoded_at_submit=("mask",),
     auto_order=(LamaEngine.name, MiganEngine.name),
     first_use=(LamaEngine.name, MiganEngine.name, "opencv-telea"),
     example=Example({"image": "rocket.jpg", "mask": "rocket-mask.png"}, {}, (640, 427), "RGB"),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
 from pipelines.diffusion import check_model_name, model_field, seed_field, steps_field
+from pipelines.imaging import OutputFormat, format_field
 from pipelines.registry import AUTO, Engine
 from pipelines.weights import WeightFile, models_home
 
@@ -33,6 +34,7 @@ class RemoveObjectParams(BaseModel):
     model: str = model_field("sd-2-inpainting", "sd-inpaint", SD_GROUP)
     steps: int = steps_field(25, "sd-inpaint", SD_GROUP)
     seed: int = seed_field("sd-inpaint", SD_GROUP)
+    format: OutputFormat = format_field()
 
     _model_name = field_validator("model")(lambda cls, value: check_model_name(value))
 

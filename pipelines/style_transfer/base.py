@@ -9,6 +9,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from pipelines.context import RunContext
 from pipelines.diffusion import check_model_name, model_field, seed_field, steps_field
+from pipelines.imaging import OutputFormat, format_field
 from pipelines.registry import AUTO, Engine
 
 PRESET_COUNT = 26
@@ -55,6 +56,7 @@ class StyleTransferParams(BaseModel):
     model: str = model_field("sd-turbo", "sd-img2img", SD_GROUP)
     steps: int = steps_field(4, "sd-img2img", SD_GROUP)
     seed: int = seed_field("sd-img2img", SD_GROUP)
+    format: OutputFormat = format_field()
 
     @field_validator("sd_style")
     @classmethod

@@ -156,9 +156,9 @@ def render(client: StudioClient) -> panel.TabParts:
             info = panel.status_view("generate")
 
     view = GenerateView(client)
-    batch_resume = fields.batch({"prompts": prompts},
+    batch_resume = fields.batch({"prompts": prompts, "seeds": seeds},
                                 lambda given, params: prompt_batch(client, given["prompts"], given["seeds"], params),
-                                exclude=("prompt",), trailing={"seeds": seeds})
+                                exclude=("prompt",))
     resume = fields.job({}, lambda given: {}, lambda given: "generate", [preview, gallery, used_seed, info], run, stop,
                         view)
     controls = fields.fields

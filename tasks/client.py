@@ -526,7 +526,7 @@ class StudioClient:
     # results ------------------------------------------------------------------
     @_needs_queue
     def results(self, job_id: str) -> list[bytes]:
-        """The output images as PNG bytes; raises JobNotFinished unless it succeeded."""
+        """The output images as stored (PNG, JPEG or WebP bytes); raises JobNotFinished unless it succeeded."""
         status = self.status(job_id)
         if status.state != SUCCEEDED:
             raise JobNotFinished(f"Job {job_id} has no result: it is {status.state}." +

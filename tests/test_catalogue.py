@@ -43,6 +43,12 @@ def stand_in_models(tiny_sd, tiny_inpaint, u2netp_installed) -> dict[str, str]:
     return {"sd-inpaint": tiny_inpaint, "default": tiny_sd}
 
 
+def operation(name: str) -> Operation:
+    op = OPERATIONS[name]
+    assert op.example is not None, f"{name}: give its Operation an Example (pipelines.registry.Example)"
+    return op
+
+
 def params_for(op: Operation, engine: str, models: dict[str, str]) -> dict:
     """The example's parameters with `engine`; where the engine (or the one "auto" takes
     first) runs a diffusion model, the stand-in model the tests built."""
@@ -58,7 +64,7 @@ def check(image: Image.Image, op: Operation, where: str) -> None:
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_every_engine_present_runs_the_example_through_rest(api, gpu_worker, files, stand_in_models, name):
-    op = OPERATIONS[name]
+    op = operation(name)
     present = [engine for engine, found in op.engines.items() if found.weights_present()]
     assert present, f"{name}: no engine can run here"
     for engine in [AUTO, *present]:
@@ -94,7 +100,7 @@ def test_each_tab_runs_its_example_through_the_gradio_api_with_defaults(ui_url, 
                                                                       name):
     """Only the example's photos and parameters (Generate: a model that is on disk); the
     rest takes the tab's defaults."""
-    op = OPERATIONS[name]
+    op = operation(name)
     photos = {input_name: handle_file(str(files / sample)) for input_name, sample in op.example.inputs.items()}
     params = {key: value for key, value in params_for(op, AUTO, stand_in_models).items() if key != "engine"}
     outputs = Client(ui_url, verbose=False).predict(**photos, **params, api_name=f"/{name}")
@@ -122,7 +128,7 @@ def fill(page, element_id: str, value: object) -> None:
 
 @pytest.mark.parametrize("name", list(WITH_TAB))
 def test_each_tab_runs_its_example_in_the_page(browser, ui_url, gpu_worker, files, stand_in_models, name):
-    op = OPERATIONS[name]
+    op = operation(name)
     key = name.replace("_", "-")
     page = open_tab(browser, ui_url, WITH_TAB[name])
     page.locator(f"#{key}-run").wait_for()  # the tab is drawn

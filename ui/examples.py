@@ -14,13 +14,10 @@ FOLDER = Path(tempfile.gettempdir()) / "studio-examples"  # Gradio serves exampl
 @cache
 def photo(name: str) -> str | None:
     """The example photo's path, written on first use; None where its package is missing."""
-    path = FOLDER / name
-    if not path.is_file():
-        try:
-            samples.write(name, FOLDER)
-        except (ImportError, OSError):
-            return None
-    return str(path)
+    try:
+        return str(samples.write(name, FOLDER))
+    except (ImportError, OSError):
+        return None
 
 
 def rows(*names: str | tuple[str, ...]) -> list[list[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -233,3 +234,29 @@ def decode_png(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+SCREEN_SIDE = 1600  # the longer side of the copy a page shows of a larger result
+
+
+def screen_copy(path: str, longest: int = SCREEN_SIDE) -> bytes | None:
+    """A WebP of the image file at `path` (a result this studio wrote) shrunk to fit
+    `longest` px, for a page to show while the full file is what downloads; None when the
+    image already fits. Keeps the colour profile. A JPEG is decoded at a reduced scale."""
+    with Image.open(path) as image:
+        if max(image.size) <= longest:
+            return None
+        scale = longest / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image.draft(image.mode, size)  # JPEG only: decoded at 1/2, 1/4 or 1/8, still at least `size`
+        small = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        buffer = io.BytesIO()
+        small.save(buffer, format="WEBP", quality=90, method=2, **_metadata(image))
+    return buffer.getvalue()
+
+
+def file_summary(path: str) -> str:
+    """What a download is, e.g. "4000×3000 JPEG, 4.2 MB" (the header only is read)."""
+    with Image.open(path) as image:
+        width, height, kind = image.width, image.height, image.format
+    return f"{width}×{height} {kind}, {Path(path).stat().st_size / 1e6:.1f} MB"

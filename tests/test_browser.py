@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.conftest import wait_for
 from tests.test_queue import running, slow_job
@@ -68,6 +69,15 @@ def result_size(page, key: str) -> list[int]:
     return image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
 
 
+def downloaded(page, key: str) -> Path:
+    """Click the tab's download button; the file it saves, under its suggested name."""
+    with page.expect_download() as download:
+        page.locator(f"#{key}-download").click()
+    saved = Path(download.value.path()).with_name(download.value.suggested_filename)
+    download.value.save_as(saved)
+    return saved
+
+
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), full_page=True, type="jpeg", quality=70)
@@ -80,12 +90,29 @@ def test_remove_background_first_click(browser, ui_url, photos):
     text = wait_done(page, "remove-background")
     assert text.startswith("Done") and "u2netp" in text
     assert result_size(page, "remove-background") == [512, 512]
-    href = page.locator("#remove-background-result a[download]").first.get_attribute("href")
-    assert href and href.endswith("astronaut-cutout.png")  # the download's name
+    assert downloaded(page, "remove-background").name == "astronaut-cutout.png"
     result = page.locator("#remove-background-result img").first
     backdrop = result.evaluate("img => getComputedStyle(img).backgroundImage")
     assert "conic-gradient" in backdrop  # a checkerboard shows what is transparent
     screenshot(page, "remove_background")
+
+
+def test_a_phone_sized_result_shows_at_screen_size_and_downloads_in_full(browser, ui_url, astronaut, tmp_path):
+    """A 12 MP result: the page loads a copy that fits a screen, the download is the whole file."""
+    photo = tmp_path / "phone.jpg"
+    astronaut.resize((4000, 3000)).save(photo, quality=90)
+    page = open_tab(browser, ui_url, "Remove background")
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    upload(page, "remove-background-image", photo)
+    page.get_by_role("button", name="Remove background", exact=True).click()
+    assert wait_done(page, "remove-background", timeout=180).startswith("Done")
+    assert result_size(page, "remove-background") == [1600, 1200]
+    screenshot(page, "phone_sized_result")
+    assert not [url for url in fetched if url.endswith("phone-cutout.png")]  # the 12 MP file stays on the server
+    assert "4000×3000 PNG" in page.locator("#remove-background-download").inner_text()
+    with Image.open(downloaded(page, "remove-background")) as full:
+        assert (full.size, full.mode, full.format) == ((4000, 3000), "RGBA", "PNG")
 
 
 def test_style_transfer_first_click(browser, ui_url, photos):
@@ -116,8 +143,7 @@ def test_remove_object_first_click_with_one_brush_stroke(browser, ui_url, photos
     text = wait_done(page, "remove-object")
     assert text.startswith("Done") and "opencv" in text.lower(), text
     assert result_size(page, "remove-object") == [600, 400]
-    href = page.locator("#remove-object-result a[download]").first.get_attribute("href")
-    assert href and href.endswith("photo-removed.png")
+    assert downloaded(page, "remove-object").name == "photo-removed.png"
     screenshot(page, "remove_object")
 
 

@@ -6,10 +6,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from pipelines.errors import InvalidInput
-from pipelines.imaging import decode_image, decode_png, encode_png
+from pipelines.imaging import decode_image, decode_png, encode_png, screen_copy
 from tests.conftest import encode
 
 
@@ -81,3 +81,17 @@ def test_unsupported_pixel_format_gets_a_clear_message():
     tifffile.imwrite(buffer, np.zeros((8, 8, 3), np.float32), photometric="rgb")  # 32-bit float RGB
     with pytest.raises(InvalidInput, match="TIFF file is damaged or uses a variant"):
         decode_image(buffer.getvalue())
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_result_has_a_screen_sized_copy_in_the_same_colours(astronaut, tmp_path, fmt):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # any profile other than sRGB
+    big, small = tmp_path / f"big.{fmt.lower()}", tmp_path / f"small.{fmt.lower()}"
+    astronaut.resize((4000, 3000)).save(big, fmt, icc_profile=profile)
+    astronaut.save(small, fmt)
+    copy = Image.open(io.BytesIO(screen_copy(str(big))))
+    assert (copy.format, copy.size) == ("WEBP", (1600, 1200))
+    assert copy.info.get("icc_profile") == profile  # a Display-P3 result keeps its colours on screen
+    expected = np.asarray(astronaut.resize((1600, 1200)), dtype=float)
+    assert np.abs(np.asarray(copy.convert("RGB"), dtype=float) - expected).mean() < 6  # the same picture
+    assert screen_copy(str(small)) is None  # a result that fits is shown as it is

@@ -24,7 +24,7 @@ from pipelines.catalogue import OPERATIONS
 from pipelines.errors import StudioError
 from pipelines.imaging import file_extension
 from tasks.client import HistoryEntry, StudioClient
-from ui import jobs
+from ui import jobs, panel
 from ui.panel import TabParts
 
 FILES = Path(tempfile.gettempdir()) / "studio-history"  # thumbnails and photos handed to Gradio
@@ -165,9 +165,8 @@ class History:
                                   elem_id="history-jobs", elem_classes=["studio-thumbs"])
         with gr.Row():
             with gr.Column():
-                picked = gr.Image(label="Result", type="filepath", interactive=False, format="png",
-                                  buttons=["download", "fullscreen"], elem_id="history-result",
-                                  elem_classes=["studio-result"])
+                picked = gr.Image(type="filepath", format="png", interactive=False, visible=False)
+                panel.screen_view(picked, "history")
             with gr.Column():
                 about = gr.Markdown(details(None), elem_id="history-details")
                 self.again = gr.Button("Use again", variant="primary", interactive=False)

@@ -3,11 +3,13 @@ status box, and the wiring of a job handler to them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import gradio as gr
 
 from pipelines.errors import StudioError
+from pipelines.imaging import file_summary, screen_copy
 from pipelines.registry import AUTO, Engine, Operation
 from tasks.client import StudioClient
 from ui import jobs
@@ -101,9 +103,35 @@ def status_view(key: str) -> gr.HTML:
 
 
 def result_view(key: str) -> tuple[gr.Image, gr.HTML]:
-    image = gr.Image(label="Result", type="filepath", format="png", interactive=False,
-                     buttons=["download", "fullscreen"], elem_id=f"{key}-result", elem_classes=["studio-result"])
-    return image, status_view(key)
+    """The result as the API hands it out, the full file (never drawn, so a page does not
+    load 12 megapixels to show them), shown by `screen_view`, and the status box."""
+    full = gr.Image(type="filepath", format="png", interactive=False, visible=False, elem_id=f"{key}-full")
+    screen_view(full, key)
+    return full, status_view(key)
+
+
+def screen_view(full: gr.Image, key: str) -> None:
+    """Shows the image `full` is given at screen size (see `screen_copy`) and offers the
+    full file as the download."""
+    shown = gr.Image(label="Result", type="filepath", format="webp", interactive=False, buttons=["fullscreen"],
+                     elem_id=f"{key}-result", elem_classes=["studio-result"])
+    download = gr.DownloadButton("Download", visible=False, size="sm", elem_id=f"{key}-download")
+    full.change(show_result, full, [shown, download], preprocess=False, concurrency_limit=None,
+                show_progress="hidden", api_visibility="private")
+
+
+def show_result(payload: dict[str, Any] | None) -> tuple:
+    """The screen-sized copy of a result file (the file itself when it is small) and the
+    button that downloads the file, labelled with its size and format."""
+    path = (payload or {}).get("path")
+    if not path:
+        return None, gr.DownloadButton(value=None, visible=False)
+    small = screen_copy(path)
+    shown = path
+    if small is not None:
+        shown = str(Path(path).with_suffix(".screen.webp"))  # beside it, in Gradio's cache
+        Path(shown).write_bytes(small)
+    return shown, gr.DownloadButton(f"Download ({file_summary(path)})", value=path, visible=True)
 
 
 def run_and_cancel(run: gr.Button, stop: gr.Button, handler: Callable, inputs: list, outputs: list, api_name: str,

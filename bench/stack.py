@@ -86,6 +86,34 @@ def sample_jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def phone_jpeg() -> bytes:
+    """scikit-image's astronaut at 4000x3000 with a camera's grain, as a q92 JPEG (about 3.7 MB)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    pixels = np.asarray(Image.fromarray(data.astronaut()).resize((4000, 3000), Image.Resampling.LANCZOS), float)
+    pixels += np.random.default_rng(0).normal(0, 8, pixels.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def phone_mask() -> bytes:
+    """A PNG mask for `phone_jpeg` with a 200x150 px hole (an object to remove)."""
+    import io
+
+    from PIL import Image
+
+    mask = Image.new("L", (4000, 3000))
+    mask.paste(255, (1900, 1400, 2100, 1550))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def timed(fn, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -139,9 +167,10 @@ def tiny_png() -> bytes:
 
 class Launcher:
     """`python launch.py` as the README starts it, on free ports, with its own cache folder;
-    `env` changes its environment (the defaults lift the per-visitor limits)."""
+    `args` are more of its flags, `env` changes its environment (the defaults lift the
+    per-visitor limits)."""
 
-    def __init__(self, folder: Path, **env: str):
+    def __init__(self, folder: Path, *args: str, **env: str):
         import requests  # noqa: F401 - fails early where the bench has no requests
 
         port, redis_port = _free_port(), _free_port()
@@ -150,10 +179,16 @@ class Launcher:
                        "STUDIO_DIAGNOSTIC": "1", "STUDIO_MAX_JOBS_PER_OWNER": "100000", "STUDIO_MAX_WAITING": "100000",
                        **env}
         environment.pop("REDIS_URL", None)
-        self.process = subprocess.Popen([sys.executable, "launch.py", "--port", str(port)], cwd=ROOT, env=environment,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.log = folder / "launch.log"
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen([sys.executable, "launch.py", "--port", str(port), *args], cwd=ROOT,
+                                            env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         self.port, self.url, self.api = port, f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/api/v1"
-        wait_up(f"{self.api}/operations/", self.process)
+        try:
+            wait_up(f"{self.api}/operations/", self.process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; its output: {self.log}") from None
         time.sleep(5)  # the workers announce themselves
 
     def server_pid(self) -> int:
@@ -176,3 +211,30 @@ class Launcher:
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGINT)
         self.process.wait(timeout=60)
+
+
+def rest_job(api: str, operation: str, images: dict[str, bytes], params: dict) -> bytes:
+    """One job through the REST API as a script would run it: submit (multipart), a
+    long-polled status (answered when the job ends), the first result."""
+    import json
+
+    import requests
+
+    files = {name: (f"{name}.img", data, "application/octet-stream") for name, data in images.items()}
+    job = requests.post(f"{api}/tasks/submit/", files=files, timeout=120,
+                        data={"operation": operation, "params": json.dumps(params)}).json()
+    while requests.get(job["status_url"], params={"wait": 30}, timeout=120).json()["state"] in ("queued", "running"):
+        pass
+    answer = requests.get(job["result_url"], timeout=120)
+    assert answer.ok, answer.text[:200]
+    return answer.content
+
+
+def throughput(call, jobs: int, clients: int) -> float:
+    """Jobs per second with `clients` callers running `call` until `jobs` are done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(lambda _: call(), range(jobs)))
+    return jobs / (time.perf_counter() - started)

@@ -16,15 +16,16 @@ from pipelines.registry import Engine, Example, Operation, Result, pick_engine
 
 
 class DiagnosticParams(BaseModel):
-    engine: str = Field("identity-cpu", description="identity-cpu or identity-gpu: picks the queue.")
+    engine: str = Field("identity-cpu", description="identity-cpu, identity-gpu or identity-light: picks the queue.")
     steps: int = Field(0, ge=0, le=10_000)
     step_seconds: float = Field(0.0, ge=0.0, le=10.0)
     crash: bool = Field(False, description="End with an unexpected error (what a bug in a pipeline does).")
 
 
 class IdentityEngine(Engine):
-    def __init__(self, device: str):
-        self.name, self.device, self.label = f"identity-{device}", device, f"identity on a {device} worker"
+    def __init__(self, device: str, light: bool = False):
+        kind = "light" if light else device
+        self.name, self.device, self.light, self.label = f"identity-{kind}", device, light, f"identity ({kind} work)"
 
     def load(self) -> None:
         return None
@@ -47,7 +48,7 @@ OPERATION = Operation(
     title="Queue diagnostic",
     params=DiagnosticParams,
     inputs=("image",),
-    engines={e.name: e for e in (IdentityEngine("cpu"), IdentityEngine("gpu"))},
+    engines={e.name: e for e in (IdentityEngine("cpu"), IdentityEngine("gpu"), IdentityEngine("cpu", light=True))},
     run=echo,
     auto_order=("identity-cpu",),
     first_use=("identity-cpu",),

@@ -40,16 +40,33 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, standard_mod
 
 
 def check_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
-    """The same checks as `decode_image`, cheaper: a JPEG is decoded at 1/8 scale, which
-    still reads all of its data (so truncation is caught). Returns the size upright (as
-    `decode_image` gives it: EXIF orientations 5 to 8 turn it a quarter)."""
+    """The same checks as `decode_image`, cheaper. A file that ends as a whole one does
+    (see `_ends_whole`) is read for its header only: 0.1 ms for a 12 MP JPEG instead of a
+    decode, and the worker's one decode reports damage inside it. Any other file is read
+    through (a JPEG at 1/8 scale, which still reads all of its data), so a truncated upload
+    is refused at once. Returns the size upright (as `decode_image` gives it: EXIF
+    orientations 5 to 8 turn it a quarter)."""
     image = _open(data, max_pixels)
     width, height = image.size
-    if image.format == "JPEG":
-        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-    _load(image)  # before the EXIF: a PNG keeps it after its pixels
+    if _ends_whole(image.format, data):
+        if image.format == "PNG":
+            return width, height  # no eXIf chunk, so no orientation
+    else:
+        if image.format == "JPEG":
+            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+        _load(image)  # before the EXIF: a PNG keeps it after its pixels
     turned = image.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
     return (height, width) if turned else (width, height)
+
+
+def _ends_whole(fmt: str | None, data: bytes) -> bool:
+    """The file ends as a complete one does: a JPEG with its end-of-image marker, a PNG
+    with its IEND chunk and no eXIf chunk (Pillow reads a PNG's EXIF only after its pixels)."""
+    if fmt == "JPEG":
+        return data[-2:] == b"\xff\xd9"
+    if fmt == "PNG":
+        return data.endswith(b"IEND\xaeB`\x82") and b"eXIf" not in data
+    return False
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:

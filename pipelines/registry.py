@@ -33,6 +33,10 @@ class Engine(abc.ABC):
     label: str
     device: str = "cpu"
     hint: str = ""  # how to get something better, shown when this engine ran as a fallback
+    # short work on one core (OpenCV, the face mesh): a host runs as many such jobs at once as it
+    # has cores (tasks.routing). Not for engines whose library already uses every core (ONNX Runtime,
+    # torch): two of those at once ran at half the speed of one after the other (bench.cpu_sharing).
+    light: bool = False
 
     def weights(self) -> list[WeightFile]:
         return []
@@ -96,10 +100,12 @@ class Operation(Generic[E]):
     auto_device: str = "cpu"  # the queue of an auto job while no worker is alive to say better (tasks.routing)
     time_limit: int = 600
     optional_inputs: tuple[str, ...] = ()
-    # extra checks at submit: (every input's upright size, the `decoded_at_submit` inputs
-    # decoded in the mode they are stored in, the params); the other inputs are not decoded there
+    # extra checks at submit: (every input's upright size, the `masks` decoded, the params);
+    # the other inputs are not decoded there
     check_inputs: Callable[[dict[str, tuple[int, int]], dict[str, Image.Image], Any], None] | None = None
-    decoded_at_submit: tuple[str, ...] = ()
+    # inputs read as masks: decoded in the mode they are stored in (a 12 MP mask takes 12 MB, not 36),
+    # at submit for `check_inputs` and by the worker
+    masks: tuple[str, ...] = ()
     photo_input: str = "image"  # the input the result is made from: it passes on its colour profile and EXIF
     # a job's compute in the operation's own unit, held to a budget per visitor (tasks.client)
     work: Callable[[Any], float] | None = None

@@ -249,7 +249,7 @@ class StudioClient:
         decoded: dict[str, Any] = {}
         decode = functools.partial(decode_image, standard_mode=False)  # in the mode it is stored in
         for name in given:
-            if name in op.decoded_at_submit:
+            if name in op.masks:
                 decoded[name] = self._validate_image(name, images.get(name), named, decode)
                 sizes[name] = decoded[name].size
             else:

@@ -78,7 +78,8 @@ class RunNext(Task):
         run = JobRun(self.store, job_id, settings, terminate, op)
         try:
             with run as ctx:
-                images = {name: decode_image(self._input(name, inputs.get(name)), settings.max_pixels)
+                images = {name: decode_image(self._input(name, inputs.get(name)), settings.max_pixels,
+                                             standard_mode=name not in op.masks)
                           for name in op.all_inputs if inputs.get(name) is not None or name in op.inputs}
                 params = op.params.model_validate_json(job["params"])
                 result = op.run(images, params, ctx)

@@ -12,6 +12,11 @@ A gpu engine goes to a cpu worker only when that worker holds its files (LaMa ru
 CPU, slowly); diffusion always waits for a gpu worker. An engine named explicitly goes
 to its device's queue; a cpu engine runs on a gpu worker when no cpu worker is alive (a
 GPU host can run CPU work).
+
+A light engine's job (`Engine.light`: OpenCV, the face mesh) bound for the cpu queue goes
+to the light queue instead, which `launch.py` serves with one job per core (and its cpu
+workers too, when free), while the cpu queue runs one heavy model at a time. An auto job
+goes there only when every worker serving it would pick a light engine.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from pipelines.registry import AUTO, Operation
+from tasks.store import LIGHT
 
 
 class Route(NamedTuple):
@@ -28,7 +34,21 @@ class Route(NamedTuple):
 
 def route(op: Operation, requested: str, workers: Iterable[dict[str, Any]]) -> Route:
     workers = list(workers)
-    live = {queue for worker in workers for queue in worker["queues"]}
+    chosen = _by_device(op, requested, workers)
+    if chosen.queue != "cpu" or chosen.engine is None or not op.engines[chosen.engine].light:
+        return chosen
+    serving = [worker for worker in workers if LIGHT in worker["queues"]]
+    if requested == AUTO and not all(_light(op, expected_engine(op, worker)) for worker in serving):
+        return chosen  # one of them would run a heavy engine it holds
+    return Route(LIGHT, chosen.engine) if serving else chosen
+
+
+def _light(op: Operation, expected: tuple[str, bool] | None) -> bool:
+    return expected is not None and op.engines[expected[0]].light
+
+
+def _by_device(op: Operation, requested: str, workers: list[dict[str, Any]]) -> Route:
+    live = {queue for worker in workers for queue in worker["queues"]} - {LIGHT}
     if requested != AUTO:
         device = op.engine(requested).device
         if device == "cpu" and live and "cpu" not in live:
@@ -43,6 +63,8 @@ def route(op: Operation, requested: str, workers: Iterable[dict[str, Any]]) -> R
         name, needs_download = expected
         engine = op.engines[name]
         for queue in worker["queues"]:
+            if queue == LIGHT:
+                continue  # see `route`
             if queue != engine.device and engine.device == "gpu" and (needs_download or not engine.weights()):
                 continue  # a gpu engine runs elsewhere only from files already there (not diffusion)
             candidates.append(((ranking.index(name), needs_download, queue != engine.device), queue, name))

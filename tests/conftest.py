@@ -83,12 +83,15 @@ def client():
 
 
 class WorkerProcess:
-    """A real worker, started the way a user adds one: `launch.py --worker-only`."""
+    """A real worker, started the way a user adds one: `launch.py --worker-only`. With
+    `light` 0 (the suite's default, to spare its 2 cores), no light worker of its own: its
+    cpu worker runs light jobs one at a time."""
 
-    def __init__(self, queues: str, env: dict[str, str] | None = None):
+    def __init__(self, queues: str, env: dict[str, str] | None = None, light: int = 0):
         self.queues = queues
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "launch.py"), "--worker-only", "--queues", queues],
+            [sys.executable, str(ROOT / "launch.py"), "--worker-only", "--queues", queues,
+             "--light-concurrency", str(light)],
             cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -125,8 +128,8 @@ def start_worker(client):
     """Start extra workers inside a test; all are stopped at its end."""
     started: list[WorkerProcess] = []
 
-    def start(queues: str, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(queues, env)
+    def start(queues: str, light: int = 0, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(queues, env, light)
         started.append(worker)
         return worker.wait_ready(client)
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipelines.catalogue import OPERATIONS
 from pipelines.context import RunContext
 from pipelines.errors import StudioError, WeightsMissing
 from pipelines.face_swap import FaceSwapParams, face_swap
@@ -241,7 +242,6 @@ def test_an_image_the_safety_checker_blanks_is_named(monkeypatch):
 
 def test_diffusion_engines_are_ready_only_with_a_model_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path))  # no diffusers folder, and the suite's HF cache is empty
-    from pipelines.catalogue import OPERATIONS
 
     empty = installed_engines(OPERATIONS)
     assert not {"generate/diffusers", "remove_object/sd-inpaint", "style_transfer/sd-img2img"} & set(empty)
@@ -332,6 +332,22 @@ def test_auto_goes_where_the_weights_are():
     assert route(REMOVE_OBJECT, "auto", []) == ("cpu", None)  # no worker: say so in the status
     assert route(REMOVE_OBJECT, "opencv-telea", [gpu]) == ("gpu", "opencv-telea")  # a GPU host runs CPU work
     assert route(REMOVE_OBJECT, "sd-inpaint", [cpu]) == ("gpu", "sd-inpaint")  # diffusion waits for a GPU
+
+
+def test_light_work_goes_to_the_light_queue_where_one_is_served():
+    """OpenCV fills and face-mesh swaps run one per core in the light worker; rembg, LaMa and
+    diffusion stay on their one-at-a-time queues."""
+    cpu = worker(["cpu", "light"], ["remove_object/opencv-telea", "face_swap/landmarks", "remove_background/u2netp"])
+    light = worker(["light"], cpu["engines"])
+    assert route(REMOVE_OBJECT, "opencv-ns", [cpu, light]) == ("light", "opencv-ns")
+    assert route(REMOVE_OBJECT, "auto", [cpu, light]) == ("light", "opencv-telea")
+    assert route(OPERATIONS["face_swap"], "landmarks", [cpu, light]) == ("light", "landmarks")
+    assert route(OPERATIONS["remove_background"], "u2netp", [cpu, light]) == ("cpu", "u2netp")
+    assert route(REMOVE_OBJECT, "opencv-ns", [worker(["cpu"])]) == ("cpu", "opencv-ns")  # nobody serves light
+    assert route(REMOVE_OBJECT, "opencv-ns", [light]) == ("light", "opencv-ns")
+    assert route(OPERATIONS["remove_background"], "u2netp", [light]) == ("cpu", "u2netp")  # heavy: not there
+    lama_host = worker(["light"], ["remove_object/lama", "remove_object/opencv-telea"])
+    assert route(REMOVE_OBJECT, "auto", [cpu, lama_host]) == ("cpu", "opencv-telea")  # it would run LaMa there
 
 
 def test_auto_object_removal_runs_on_the_only_worker_with_lama(client, start_worker, tmp_path, astronaut_jpeg):

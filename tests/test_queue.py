@@ -349,6 +349,27 @@ def test_waiting_jobs_start_round_robin_across_visitors(client, cpu_worker, tiny
     assert [started[job] for job in batch] == sorted(started[job] for job in batch)
 
 
+def test_light_jobs_run_one_per_core_in_a_worker_of_their_own(client, cpu_worker, start_worker, tiny_png):
+    """A cpu host (`launch.py --worker-only --queues cpu`) also starts a light worker that
+    runs as many light jobs (OpenCV fills, face-mesh swaps) at once as it has cores (2
+    here); the cpu workers take light jobs too when free, and heavy jobs stay on `cpu`."""
+    host = start_worker("cpu", light=2)
+    light_worker = f"studio-light-{host.process.pid}@"
+    wait_for(lambda: any(name.startswith(light_worker) for name in client.store.workers()), timeout=60)
+    params = {"engine": "identity-light", "steps": 600, "step_seconds": 0.1}
+    jobs = [client.submit("diagnostic", {"image": tiny_png}, params) for _ in range(4)]  # one per free slot
+    heavy = client.submit("diagnostic", {"image": tiny_png}, {"engine": "identity-cpu"})
+    try:
+        assert [client.status(job).queue for job in jobs] == ["light"] * 4 and client.status(heavy).queue == "cpu"
+        wait_for(lambda: all(running(client, job) for job in jobs), timeout=60)
+        hosts = [client.store.get(job)["worker"] for job in jobs]
+        assert sum(name.startswith(light_worker) for name in hosts) == 2, hosts  # two at once in one worker
+    finally:
+        for job in jobs:
+            client.cancel(job)
+    assert client.wait(heavy, timeout=60).state == "succeeded"
+
+
 def test_a_job_past_its_time_limit_is_stopped_at_its_next_check_or_by_force(client):
     """JobRun keeps each operation's time limit: the pipeline's next check stops it, and
     one that does not stop within the grace period is ended and its process terminated."""

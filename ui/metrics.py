@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tasks.client import QueueUnavailable, StudioClient
-from tasks.store import BUCKETS, QUEUES
+from tasks.store import BUCKETS, LIGHT, QUEUES
 
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -134,7 +134,8 @@ class Monitor:
             workers = self.client.metrics().workers
         except QueueUnavailable as exc:
             return JSONResponse({"ready": False, "missing": ["redis"], "detail": str(exc)}, status_code=503)
-        missing = [f"a worker on queue {queue!r}" for queue in QUEUES if not workers.get(queue)]
+        needed = [queue for queue in QUEUES if queue != LIGHT]  # light jobs go to the cpu queue while none serves it
+        missing = [f"a worker on queue {queue!r}" for queue in needed if not workers.get(queue)]
         return JSONResponse({"ready": not missing, "missing": missing}, status_code=503 if missing else 200)
 
     def middleware(self, app: Any) -> Any:

@@ -16,6 +16,7 @@ MESH_CROP = 256  # face crops are scaled to this before the mesh runs, so small 
 
 class LandmarkEngine(FaceSwapEngine):
     name = "landmarks"
+    light = True
     label = "Face mesh warp (MediaPipe, offline)"
     hint = "insightface's inswapper gives more natural results."
 

@@ -11,6 +11,8 @@ from pipelines.remove_object.base import InpaintEngine, RemoveObjectParams
 
 
 class OpenCVInpaintEngine(InpaintEngine):
+    light = True
+
     def __init__(self, name: str, label: str, method: str):
         self.name, self.label, self.method = name, label, method
         self.hint = "For larger objects LaMa fills in far more convincingly."

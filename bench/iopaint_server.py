@@ -1,0 +1,103 @@
+"""The studio against IOPaint's own server, on a 12 MP phone photo.
+
+    python -m bench.iopaint_server [--requests 20] [--clients 4] [--iopaint PATH]
+
+Side by side on this machine, in one run: object removal of a 200x150 px mask from a
+4000x3000 JPEG with OpenCV's Navier-Stokes fill, through the studio's REST API as the
+README's command starts it (`python launch.py`, embedded server, default workers), and
+through `iopaint start --model cv2` (the same OpenCV fill). Both answer with a JPEG.
+IOPaint runs from its own virtual environment (`--iopaint`, default .cache/bench-iopaint-venv,
+made on first use: IOPaint pulls a torch and torchvision that must match each other).
+Printed:
+
+- latency: median of `--requests` one-at-a-time requests each (interleaved), the studio's
+  being submit, a long-polled status, result. Target: studio/IOPaint <= 1.05x.
+- throughput with `--clients` concurrent clients. Target: studio/IOPaint >= 1.0x.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench.stack import ROOT, _free_port, phone_jpeg, phone_mask, rest_job, throughput, wait_up
+
+VENV = ROOT / ".cache" / "bench-iopaint-venv"
+
+
+def iopaint_command(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    binary = VENV / "bin" / "iopaint"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", "iopaint==1.6.0"], check=True)
+    return binary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--iopaint", help="an `iopaint` executable to use instead of making its venv")
+    args = parser.parse_args()
+    photo, mask = phone_jpeg(), phone_mask()
+    print(f"photo: 4000x3000 JPEG, {len(photo) / 1e6:.1f} MB; mask 200x150 px")
+    work = Path(tempfile.mkdtemp(prefix="bench-iopaint-"))
+    iopaint_port, studio_port = _free_port(), _free_port()
+    env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"), "STUDIO_MODELS_DIR": str(work / "models"),
+           "STUDIO_REDIS_PORT": str(_free_port()), "STUDIO_MAX_JOBS_PER_OWNER": "1000"}
+    env.pop("REDIS_URL", None)
+    peer = subprocess.Popen([str(iopaint_command(args.iopaint)), "start", "--model", "cv2", "--device", "cpu",
+                             "--port", str(iopaint_port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    studio = subprocess.Popen([sys.executable, "launch.py", "--port", str(studio_port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_up(f"http://127.0.0.1:{iopaint_port}/api/v1/server-config", peer)
+        wait_up(f"http://127.0.0.1:{studio_port}/api/v1/operations/", studio)
+        api = f"http://127.0.0.1:{studio_port}/api/v1"
+        as_text = {"image": base64.b64encode(photo).decode(), "mask": base64.b64encode(mask).decode()}
+
+        def with_iopaint() -> None:
+            answer = requests.post(f"http://127.0.0.1:{iopaint_port}/api/v1/inpaint", timeout=120,
+                                   json={**as_text, "cv2_flag": "INPAINT_NS"})
+            assert answer.ok and answer.content[:3] == b"\xff\xd8\xff", answer.text[:200]
+
+        def with_studio() -> None:
+            result = rest_job(api, "remove_object", {"image": photo, "mask": mask}, {"engine": "opencv-ns"})
+            assert result[:3] == b"\xff\xd8\xff"
+
+        for warm_up in (with_iopaint, with_studio) * 2:
+            warm_up()
+        latency: dict[str, list[float]] = {"iopaint": [], "studio": []}
+        for _ in range(args.requests):  # interleaved, so machine noise hits both alike
+            for name, call in (("iopaint", with_iopaint), ("studio", with_studio)):
+                started = time.perf_counter()
+                call()
+                latency[name].append(time.perf_counter() - started)
+        ours, theirs = statistics.median(latency["studio"]), statistics.median(latency["iopaint"])
+        print(f"latency, one request at a time ({args.requests} each): studio median {ours * 1000:.0f} ms, "
+              f"IOPaint {theirs * 1000:.0f} ms: {ours / theirs:.2f}x (target <= 1.05x)")
+        rates = {name: throughput(call, args.requests, args.clients)
+                 for name, call in (("iopaint", with_iopaint), ("studio", with_studio))}
+        print(f"throughput, {args.clients} clients: studio {rates['studio']:.2f} jobs/s, IOPaint "
+              f"{rates['iopaint']:.2f} jobs/s: {rates['studio'] / rates['iopaint']:.2f}x (target >= 1.0x)")
+    finally:
+        for process in (peer, studio):
+            os.killpg(process.pid, signal.SIGINT if process is studio else signal.SIGTERM)
+        for process in (peer, studio):
+            process.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

@@ -121,9 +121,10 @@ def lan(tmp_path_factory, u2netp_installed):
         shutil.copy(u2netp_installed, models_a / "rembg" / "u2netp.onnx")
         standins.lama(models_b / "lama" / "big-lama.pt")  # LaMa only on the gpu host
         launch = [sys.executable, str(ROOT / "launch.py")]
-        lan.start("worker-a", [*launch, "--worker-only", "--queues", "cpu"], **env, STUDIO_MODELS_DIR=str(models_a),
+        worker = [*launch, "--worker-only", "--light-concurrency", "0"]  # one worker a host: cpu (and gpu), light
+        lan.start("worker-a", [*worker, "--queues", "cpu"], **env, STUDIO_MODELS_DIR=str(models_a),
                   XDG_CACHE_HOME=str(lan.folder / "cache-a"))
-        lan.start("worker-b", [*launch, "--worker-only", "--queues", "cpu,gpu"], **env,
+        lan.start("worker-b", [*worker, "--queues", "cpu,gpu"], **env,
                   STUDIO_MODELS_DIR=str(models_b), XDG_CACHE_HOME=str(lan.folder / "cache-b"))
         lan.start("ui", [*launch, "--no-worker", "--host", address("ui"), "--port", "7860"], **env,
                   XDG_CACHE_HOME=str(lan.folder / "cache-ui"))
@@ -179,9 +180,10 @@ def test_each_host_reports_what_its_models_folder_holds(lan):
 
     records = Redis.from_url(f"redis://{address('redis')}:6379/0").hgetall("studio:workers")
     engines = {json.dumps(sorted(json.loads(r)["queues"])): set(json.loads(r)["engines"]) for r in records.values()}
-    assert "remove_background/u2netp" in engines['["cpu"]']  # host a has the weights
-    assert "remove_background/u2netp" not in engines['["cpu", "gpu"]']
-    assert "remove_object/lama" in engines['["cpu", "gpu"]'] and "remove_object/lama" not in engines['["cpu"]']
+    assert "remove_background/u2netp" in engines['["cpu", "light"]']  # host a has the weights
+    assert "remove_background/u2netp" not in engines['["cpu", "gpu", "light"]']
+    assert "remove_object/lama" in engines['["cpu", "gpu", "light"]']
+    assert "remove_object/lama" not in engines['["cpu", "light"]']
 
 
 def test_jobs_are_routed_by_queue_to_the_right_host(lan, api, tiny_png):

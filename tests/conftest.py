@@ -247,6 +247,22 @@ def astronaut() -> Image.Image:
 
 
 @pytest.fixture(scope="session")
+def group() -> Image.Image:
+    """insightface's group photo t1: six faces."""
+    from insightface.data import get_image
+
+    return Image.fromarray(get_image("t1")[..., ::-1].copy())  # BGR -> RGB
+
+
+@pytest.fixture(scope="session")
+def hanks() -> Image.Image:
+    """insightface's Tom_Hanks_54745.png: one small, nearly grey portrait."""
+    import insightface
+
+    return Image.open(Path(insightface.__file__).parent / "data" / "images" / "Tom_Hanks_54745.png").convert("RGB")
+
+
+@pytest.fixture(scope="session")
 def astronaut_jpeg(astronaut) -> bytes:
     return encode(astronaut, "JPEG", quality=92)
 

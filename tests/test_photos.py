@@ -25,13 +25,6 @@ def phone_photo(upright: Image.Image, fmt: str = "JPEG") -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def group():
-    from insightface.data import get_image
-
-    return Image.fromarray(get_image("t1")[..., ::-1].copy())
-
-
 def jobs(astronaut, group) -> dict[str, tuple[dict, dict, Image.Image]]:
     mask = Image.new("L", astronaut.size)
     mask.paste(255, (200, 200, 260, 260))

@@ -1,6 +1,6 @@
 """Putting a warped source face into the target photo without the artifacts of a plain
-paste: what is not skin on either face (hair across the forehead, glasses, a hand) stays
-the target's, the target's mouth interior stays its own, colours follow the target's
+paste: what is darker than either face's skin (hair across the forehead, a brim, glasses
+frames) stays the target's, the target's mouth interior stays its own, colours follow the target's
 skin region by region in Lab, and a Laplacian-pyramid blend joins the two at a feathered
 edge eroded inside the jaw and hair line (unlike Poisson blending, it cannot pull in dark
 colours from the border). All arrays are one crop around the target face."""

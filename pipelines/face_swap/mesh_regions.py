@@ -1,6 +1,6 @@
 """Where things are on a face, from MediaPipe's 468-point face mesh: its outline, the eyes,
 brows and lips, the inside of the mouth, and patches of bare skin (cheeks, forehead, nose)
-whose colours tell skin from hair, glasses or a hand. Point numbers are the mesh's own
+whose lightness tells skin from hair or glasses frames. Point numbers are the mesh's own
 (mediapipe/python/solutions/face_mesh_connections.py)."""
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def polygon(shape: tuple[int, int], points: np.ndarray, indices: list[int]) -> n
 
 
 def pasted_outline(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
-    """The face's outline with its top brought down a third of the way to the eyes: the
-    hair line (and the fringe or the light band above a forehead) stays the target's."""
+    """The face's outline with its top brought down `HAIRLINE_DROP` of the way to the eyes:
+    the hair line (and a fringe, or the light band along it) stays the target's."""
     outline = points[FACE_OVAL].copy()
     eyes = points[RIGHT_EYE + LEFT_EYE, 1].mean()
     above = outline[:, 1] < eyes

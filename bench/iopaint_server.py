@@ -20,16 +20,14 @@ import argparse
 import base64
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, _free_port, phone_jpeg, phone_mask, rest_job, throughput, wait_up
+from bench.stack import ROOT, _free_port, phone_jpeg, phone_mask, rest_job, side_by_side, wait_up
 
 VENV = ROOT / ".cache" / "bench-iopaint-venv"
 
@@ -77,21 +75,7 @@ def main() -> None:
             result = rest_job(api, "remove_object", {"image": photo, "mask": mask}, {"engine": "opencv-ns"})
             assert result[:3] == b"\xff\xd8\xff"
 
-        for warm_up in (with_iopaint, with_studio) * 2:
-            warm_up()
-        latency: dict[str, list[float]] = {"iopaint": [], "studio": []}
-        for _ in range(args.requests):  # interleaved, so machine noise hits both alike
-            for name, call in (("iopaint", with_iopaint), ("studio", with_studio)):
-                started = time.perf_counter()
-                call()
-                latency[name].append(time.perf_counter() - started)
-        ours, theirs = statistics.median(latency["studio"]), statistics.median(latency["iopaint"])
-        print(f"latency, one request at a time ({args.requests} each): studio median {ours * 1000:.0f} ms, "
-              f"IOPaint {theirs * 1000:.0f} ms: {ours / theirs:.2f}x (target <= 1.05x)")
-        rates = {name: throughput(call, args.requests, args.clients)
-                 for name, call in (("iopaint", with_iopaint), ("studio", with_studio))}
-        print(f"throughput, {args.clients} clients: studio {rates['studio']:.2f} jobs/s, IOPaint "
-              f"{rates['iopaint']:.2f} jobs/s: {rates['studio'] / rates['iopaint']:.2f}x (target >= 1.0x)")
+        side_by_side("IOPaint", with_iopaint, with_studio, args.requests, args.clients)
     finally:
         for process in (peer, studio):
             os.killpg(process.pid, signal.SIGINT if process is studio else signal.SIGTERM)

@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 from bench import stack
 
-TEST_COPY = stack.ROOT / ".cache" / "test-assets" / "u2netp.onnx"
 ENGINES = {"remove_background": "u2netp", "remove_object": "opencv-ns", "style_transfer": "neural-preset",
            "face_swap": "landmarks"}
 
@@ -60,11 +55,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10)
     parser.add_argument("--only", choices=list(ENGINES), action="append")
     args = parser.parse_args()
-    if TEST_COPY.is_file() and not os.environ.get("STUDIO_MODELS_DIR"):
-        models = Path(tempfile.mkdtemp(prefix="studio-bench-models-"))
-        (models / "rembg").mkdir()
-        shutil.copy(TEST_COPY, models / "rembg" / "u2netp.onnx")
-        os.environ["STUDIO_MODELS_DIR"] = str(models)
+    stack.use_test_u2netp()
     stack.start_server()
     stack.start_studio_worker("cpu")
     photo = stack.phone_jpeg()

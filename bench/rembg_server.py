@@ -20,16 +20,14 @@ import argparse
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, _free_port, children, phone_jpeg, rest_job, sample_jpeg, throughput, wait_up
+from bench.stack import ROOT, _free_port, children, phone_jpeg, rest_job, sample_jpeg, side_by_side, wait_up
 from tests.assets import u2netp_onnx
 
 VENV = ROOT / ".cache" / "bench-rembg-venv"
@@ -96,21 +94,7 @@ def main() -> None:
             result = rest_job(api, "remove_background", {"image": photo}, {"engine": "u2netp"})
             assert result[:4] == b"\x89PNG"
 
-        for warm_up in (with_rembg, with_studio, with_rembg, with_studio):  # models loaded, caches warm
-            warm_up()
-        latency: dict[str, list[float]] = {"rembg": [], "studio": []}
-        for _ in range(args.requests):  # interleaved, so machine noise hits both alike
-            for name, call in (("rembg", with_rembg), ("studio", with_studio)):
-                started = time.perf_counter()
-                call()
-                latency[name].append(time.perf_counter() - started)
-        ours, theirs = statistics.median(latency["studio"]), statistics.median(latency["rembg"])
-        print(f"latency, one request at a time ({args.requests} each): studio median {ours * 1000:.0f} ms, "
-              f"rembg s {theirs * 1000:.0f} ms: {ours / theirs:.2f}x (target <= 1.05x)")
-        rates = {name: throughput(call, args.requests, args.clients)
-                 for name, call in (("rembg", with_rembg), ("studio", with_studio))}
-        print(f"throughput, {args.clients} clients: studio {rates['studio']:.2f} jobs/s, rembg s "
-              f"{rates['rembg']:.2f} jobs/s: {rates['studio'] / rates['rembg']:.2f}x (target >= 1.0x)")
+        side_by_side("rembg s", with_rembg, with_studio, args.requests, args.clients)
         cpu_worker = next(pid for pid in children(studio.pid)
                           if b"-Q\0cpu" in Path(f"/proc/{pid}/cmdline").read_bytes())
         print(f"memory: rembg s {rss_mb(peer.pid):.0f} MB; the studio's cpu worker {rss_mb(cpu_worker):.0f} MB "

@@ -10,26 +10,15 @@ used when present.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 from bench import stack
-
-TEST_COPY = stack.ROOT / ".cache" / "test-assets" / "u2netp.onnx"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=20)
     args = parser.parse_args()
-
-    if TEST_COPY.is_file() and not os.environ.get("STUDIO_MODELS_DIR"):
-        models = Path(tempfile.mkdtemp(prefix="studio-bench-models-"))
-        (models / "rembg").mkdir()
-        shutil.copy(TEST_COPY, models / "rembg" / "u2netp.onnx")
-        os.environ["STUDIO_MODELS_DIR"] = str(models)
+    stack.use_test_u2netp()
     stack.start_server()
     stack.start_studio_worker("cpu")
 

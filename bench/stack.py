@@ -238,3 +238,35 @@ def throughput(call, jobs: int, clients: int) -> float:
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(lambda _: call(), range(jobs)))
     return jobs / (time.perf_counter() - started)
+
+
+def side_by_side(peer: str, with_peer, with_studio, requests: int, clients: int) -> None:
+    """Print the studio against `peer` from one run: median latency one request at a time
+    (interleaved, so machine noise hits both alike) and throughput with `clients` callers."""
+    for warm_up in (with_peer, with_studio) * 2:  # models loaded, caches warm
+        warm_up()
+    latency: dict[str, list[float]] = {peer: [], "studio": []}
+    for _ in range(requests):
+        for name, call in ((peer, with_peer), ("studio", with_studio)):
+            started = time.perf_counter()
+            call()
+            latency[name].append(time.perf_counter() - started)
+    ours, theirs = statistics.median(latency["studio"]), statistics.median(latency[peer])
+    print(f"latency, one request at a time ({requests} each): studio median {ours * 1000:.0f} ms, "
+          f"{peer} {theirs * 1000:.0f} ms: {ours / theirs:.2f}x (target <= 1.05x)")
+    rates = {name: throughput(call, requests, clients) for name, call in ((peer, with_peer), ("studio", with_studio))}
+    print(f"throughput, {clients} clients: studio {rates['studio']:.2f} jobs/s, {peer} {rates[peer]:.2f} jobs/s: "
+          f"{rates['studio'] / rates[peer]:.2f}x (target >= 1.0x)")
+
+
+def use_test_u2netp() -> None:
+    """Point STUDIO_MODELS_DIR (unless set) at a folder holding the tests' copy of u2netp,
+    when there is one (before the workers start)."""
+    test_copy = ROOT / ".cache" / "test-assets" / "u2netp.onnx"
+    if test_copy.is_file() and not os.environ.get("STUDIO_MODELS_DIR"):
+        import shutil
+
+        models = Path(tempfile.mkdtemp(prefix="studio-bench-models-"))
+        (models / "rembg").mkdir()
+        shutil.copy(test_copy, models / "rembg" / "u2netp.onnx")
+        os.environ["STUDIO_MODELS_DIR"] = str(models)

@@ -25,7 +25,6 @@ from pipelines.errors import StudioError
 from pipelines.imaging import file_extension
 from tasks.client import HistoryEntry, StudioClient
 from ui import jobs, panel
-from ui.panel import TabParts
 
 FILES = Path(tempfile.gettempdir()) / "studio-history"  # thumbnails and photos handed to Gradio
 THUMBNAIL = 256
@@ -38,7 +37,7 @@ class Destination:
     """An operation's tab, and the parts of it "use again" and "send to" fill."""
 
     tab: gr.Tab
-    parts: TabParts
+    parts: panel.TabParts
 
     @property
     def tab_id(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, _free_port, phone_jpeg, phone_mask, rest_job, side_by_side, wait_up
+from bench.stack import ROOT, Launcher, _free_port, phone_jpeg, phone_mask, rest_job, side_by_side, wait_up
 
 VENV = ROOT / ".cache" / "bench-iopaint-venv"
 
@@ -51,19 +52,13 @@ def main() -> None:
     photo, mask = phone_jpeg(), phone_mask()
     print(f"photo: 4000x3000 JPEG, {len(photo) / 1e6:.1f} MB; mask 200x150 px")
     work = Path(tempfile.mkdtemp(prefix="bench-iopaint-"))
-    iopaint_port, studio_port = _free_port(), _free_port()
-    env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"), "STUDIO_MODELS_DIR": str(work / "models"),
-           "STUDIO_REDIS_PORT": str(_free_port()), "STUDIO_MAX_JOBS_PER_OWNER": "1000"}
-    env.pop("REDIS_URL", None)
+    studio = Launcher(work, STUDIO_MODELS_DIR=str(work / "models"))
+    iopaint_port = _free_port()
     peer = subprocess.Popen([str(iopaint_command(args.iopaint)), "start", "--model", "cv2", "--device", "cpu",
-                             "--port", str(iopaint_port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    studio = subprocess.Popen([sys.executable, "launch.py", "--port", str(studio_port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             "--port", str(iopaint_port)], env={**os.environ, "XDG_CACHE_HOME": str(work / "iopaint")},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_up(f"http://127.0.0.1:{iopaint_port}/api/v1/server-config", peer)
-        wait_up(f"http://127.0.0.1:{studio_port}/api/v1/operations/", studio)
-        api = f"http://127.0.0.1:{studio_port}/api/v1"
         as_text = {"image": base64.b64encode(photo).decode(), "mask": base64.b64encode(mask).decode()}
 
         def with_iopaint() -> None:
@@ -72,16 +67,15 @@ def main() -> None:
             assert answer.ok and answer.content[:3] == b"\xff\xd8\xff", answer.text[:200]
 
         def with_studio() -> None:
-            result = rest_job(api, "remove_object", {"image": photo, "mask": mask}, {"engine": "opencv-ns"})
+            result = rest_job(studio.api, "remove_object", {"image": photo, "mask": mask}, {"engine": "opencv-ns"})
             assert result[:3] == b"\xff\xd8\xff"
 
         side_by_side("IOPaint", with_iopaint, with_studio, args.requests, args.clients)
     finally:
-        for process in (peer, studio):
-            os.killpg(process.pid, signal.SIGINT if process is studio else signal.SIGTERM)
-        for process in (peer, studio):
-            process.wait(timeout=60)
-
+        os.killpg(peer.pid, signal.SIGTERM)
+        peer.wait(timeout=60)
+        studio.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 if __name__ == "__main__":
     main()

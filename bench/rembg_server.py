@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, _free_port, children, phone_jpeg, rest_job, sample_jpeg, side_by_side, wait_up
+from bench.stack import ROOT, Launcher, _free_port, children, phone_jpeg, rest_job, sample_jpeg, side_by_side, wait_up
 from tests.assets import u2netp_onnx
 
 VENV = ROOT / ".cache" / "bench-rembg-venv"
@@ -70,20 +70,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-rembg-"))
     (work / "models" / "rembg").mkdir(parents=True)
     shutil.copy(u2netp_onnx(), work / "models" / "rembg" / "u2netp.onnx")
-    rembg_port, studio_port = _free_port(), _free_port()
-    env = {**os.environ, "U2NET_HOME": str(work / "models" / "rembg"), "STUDIO_MODELS_DIR": str(work / "models"),
-           "XDG_CACHE_HOME": str(work / "cache"), "STUDIO_REDIS_PORT": str(_free_port()),
-           "STUDIO_MAX_JOBS_PER_OWNER": "1000"}
-    env.pop("REDIS_URL", None)
-    env.pop("STUDIO_DIAGNOSTIC", None)
-    peer = subprocess.Popen([str(rembg_command()), "s", "--port", str(rembg_port), "--no-ui"], env=env,
+    studio = Launcher(work, STUDIO_MODELS_DIR=str(work / "models"))
+    rembg_port = _free_port()
+    peer = subprocess.Popen([str(rembg_command()), "s", "--port", str(rembg_port), "--no-ui"],
+                            env={**os.environ, "U2NET_HOME": str(work / "models" / "rembg")},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    studio = subprocess.Popen([sys.executable, "launch.py", "--port", str(studio_port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_up(f"http://127.0.0.1:{rembg_port}/api", peer)
-        wait_up(f"http://127.0.0.1:{studio_port}/api/v1/operations/", studio)
-        api = f"http://127.0.0.1:{studio_port}/api/v1"
 
         def with_rembg() -> None:
             answer = requests.post(f"http://127.0.0.1:{rembg_port}/api/remove", data={"model": "u2netp"},
@@ -91,19 +84,18 @@ def main() -> None:
             assert answer.ok and answer.content[:4] == b"\x89PNG", answer.text[:200]
 
         def with_studio() -> None:
-            result = rest_job(api, "remove_background", {"image": photo}, {"engine": "u2netp"})
+            result = rest_job(studio.api, "remove_background", {"image": photo}, {"engine": "u2netp"})
             assert result[:4] == b"\x89PNG"
 
         side_by_side("rembg s", with_rembg, with_studio, args.requests, args.clients)
-        cpu_worker = next(pid for pid in children(studio.pid)
+        cpu_worker = next(pid for pid in children(studio.process.pid)
                           if b"-Q\0cpu" in Path(f"/proc/{pid}/cmdline").read_bytes())
         print(f"memory: rembg s {rss_mb(peer.pid):.0f} MB; the studio's cpu worker {rss_mb(cpu_worker):.0f} MB "
               f"(all its processes; the UI and the gpu worker come on top)")
     finally:
-        for process in (peer, studio):
-            os.killpg(process.pid, signal.SIGINT if process is studio else signal.SIGTERM)
-        for process in (peer, studio):
-            process.wait(timeout=60)
+        os.killpg(peer.pid, signal.SIGTERM)
+        peer.wait(timeout=60)
+        studio.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, Launcher, _free_port, phone_jpeg, phone_mask, rest_job, side_by_side, wait_up
+from bench.stack import ROOT, Launcher, _free_port, peer_server, phone_jpeg, phone_mask, rest_job, side_by_side
 
 VENV = ROOT / ".cache" / "bench-iopaint-venv"
 
@@ -52,13 +50,12 @@ def main() -> None:
     photo, mask = phone_jpeg(), phone_mask()
     print(f"photo: 4000x3000 JPEG, {len(photo) / 1e6:.1f} MB; mask 200x150 px")
     work = Path(tempfile.mkdtemp(prefix="bench-iopaint-"))
-    studio = Launcher(work, STUDIO_MODELS_DIR=str(work / "models"))
     iopaint_port = _free_port()
-    peer = subprocess.Popen([str(iopaint_command(args.iopaint)), "start", "--model", "cv2", "--device", "cpu",
-                             "--port", str(iopaint_port)], env={**os.environ, "XDG_CACHE_HOME": str(work / "iopaint")},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_up(f"http://127.0.0.1:{iopaint_port}/api/v1/server-config", peer)
+    command = [str(iopaint_command(args.iopaint)), "start", "--model", "cv2", "--device", "cpu",
+               "--port", str(iopaint_port)]
+    with Launcher(work, STUDIO_MODELS_DIR=str(work / "models")) as studio, \
+            peer_server(command, f"http://127.0.0.1:{iopaint_port}/api/v1/server-config",
+                        XDG_CACHE_HOME=str(work / "iopaint")):
         as_text = {"image": base64.b64encode(photo).decode(), "mask": base64.b64encode(mask).decode()}
 
         def with_iopaint() -> None:
@@ -71,11 +68,8 @@ def main() -> None:
             assert result[:3] == b"\xff\xd8\xff"
 
         side_by_side("IOPaint", with_iopaint, with_studio, args.requests, args.clients)
-    finally:
-        os.killpg(peer.pid, signal.SIGTERM)
-        peer.wait(timeout=60)
-        studio.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+
 
 if __name__ == "__main__":
     main()

@@ -17,9 +17,7 @@ embedded server, default workers). Printed, from one run:
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,17 @@ from pathlib import Path
 
 import requests
 
-from bench.stack import ROOT, Launcher, _free_port, children, phone_jpeg, rest_job, sample_jpeg, side_by_side, wait_up
+from bench.stack import (
+    ROOT,
+    Launcher,
+    _free_port,
+    children,
+    peer_server,
+    phone_jpeg,
+    rest_job,
+    sample_jpeg,
+    side_by_side,
+)
 from tests.assets import u2netp_onnx
 
 VENV = ROOT / ".cache" / "bench-rembg-venv"
@@ -70,13 +78,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-rembg-"))
     (work / "models" / "rembg").mkdir(parents=True)
     shutil.copy(u2netp_onnx(), work / "models" / "rembg" / "u2netp.onnx")
-    studio = Launcher(work, STUDIO_MODELS_DIR=str(work / "models"))
     rembg_port = _free_port()
-    peer = subprocess.Popen([str(rembg_command()), "s", "--port", str(rembg_port), "--no-ui"],
-                            env={**os.environ, "U2NET_HOME": str(work / "models" / "rembg")},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_up(f"http://127.0.0.1:{rembg_port}/api", peer)
+    with Launcher(work, STUDIO_MODELS_DIR=str(work / "models")) as studio, \
+            peer_server([str(rembg_command()), "s", "--port", str(rembg_port), "--no-ui"],
+                        f"http://127.0.0.1:{rembg_port}/api", U2NET_HOME=str(work / "models" / "rembg"),
+                        XDG_CACHE_HOME=str(work / "rembg")) as peer:
 
         def with_rembg() -> None:
             answer = requests.post(f"http://127.0.0.1:{rembg_port}/api/remove", data={"model": "u2netp"},
@@ -92,11 +98,7 @@ def main() -> None:
                           if b"-Q\0cpu" in Path(f"/proc/{pid}/cmdline").read_bytes())
         print(f"memory: rembg s {rss_mb(peer.pid):.0f} MB; the studio's cpu worker {rss_mb(cpu_worker):.0f} MB "
               f"(all its processes; the UI and the gpu worker come on top)")
-    finally:
-        os.killpg(peer.pid, signal.SIGTERM)
-        peer.wait(timeout=60)
-        studio.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

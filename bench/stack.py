@@ -3,6 +3,7 @@ worker processes, all stopped on exit. Import this before anything from `tasks`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("STUDIO_DIAGNOSTIC", "1")  # the queue benchmark's no-op operation (workers inherit it)
@@ -211,6 +213,26 @@ class Launcher:
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGINT)
         self.process.wait(timeout=60)
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def peer_server(command: list[str], ready_url: str, **env: str) -> Iterator[subprocess.Popen]:
+    """The server people would run instead of the studio (`rembg s`, IOPaint), in its own
+    process group, answering at `ready_url` for the length of the block."""
+    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_up(ready_url, process)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
 
 
 def rest_job(api: str, operation: str, images: dict[str, bytes], params: dict) -> bytes:

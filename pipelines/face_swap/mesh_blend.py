@@ -64,24 +64,34 @@ def match_colours(warped_lab: np.ndarray, target_lab: np.ndarray, points: np.nda
     shadowed jaw each get their own) replace one another, and the chroma around them is
     made no more varied than the target's (a colour face on a grey photo comes out grey).
     A greyscale source takes the target's chroma outright."""
-    import cv2
-
     shape = target_lab.shape[:2]
     bare = (regions.polygon(shape, points, regions.FACE_OVAL) > 0) & (regions.features(shape, points) == 0)
     bare &= regions.polygon(shape, points, regions.INNER_MOUTH) == 0
     sigma = regions.face_width(points) / 2
-    weight = cv2.GaussianBlur(bare.astype(np.float32), (0, 0), sigma) + 1e-6
+    weight = wide_blur(bare.astype(np.float32), sigma) + 1e-6
     source_spread, target_spread = warped_lab[bare].std(0), target_lab[bare].std(0)
     gain = np.ones(3, np.float32)
     gain[1:] = np.minimum(1.0, target_spread[1:] / np.maximum(source_spread[1:], 1e-3))
     corrected = np.empty_like(warped_lab)
     for channel in range(3):
-        target_mean, source_mean = (cv2.GaussianBlur(lab[..., channel] * bare, (0, 0), sigma) / weight
+        target_mean, source_mean = (wide_blur(lab[..., channel] * bare, sigma) / weight
                                     for lab in (target_lab, warped_lab))
         corrected[..., channel] = target_mean + (warped_lab[..., channel] - source_mean) * gain[channel]
     if (source_spread[1:] < GREY_CHROMA).all():
         corrected[..., 1:] = target_lab[..., 1:]
     return corrected
+
+
+def wide_blur(field: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of a wide `sigma`, run where the image is scaled down until sigma is
+    8 px, then scaled back: the result is smooth anyway, and a 12 MP photo's face (sigma
+    about 700 px) then takes milliseconds instead of 30 seconds."""
+    import cv2
+
+    scale = min(1.0, 8 / sigma)
+    small = cv2.resize(field, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else field
+    blurred = cv2.GaussianBlur(small, (0, 0), sigma * scale)
+    return cv2.resize(blurred, field.shape[1::-1], interpolation=cv2.INTER_LINEAR) if scale < 1 else blurred
 
 
 def laplacian_blend(face: np.ndarray, target: np.ndarray, alpha: np.ndarray, levels: int = 5) -> np.ndarray:

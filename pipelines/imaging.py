@@ -35,8 +35,8 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, standard_mod
     takes 40 MB, not 160)."""
     image = _open(data, max_pixels)
     _load(image)
-    upright = ImageOps.exif_transpose(image)
-    return to_standard_mode(upright) if standard_mode else upright
+    ImageOps.exif_transpose(image, in_place=True)  # not a copy: 36 MB and 25 ms at 12 MP
+    return to_standard_mode(image) if standard_mode else image
 
 
 def check_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -131,8 +131,6 @@ def to_standard_mode(image: Image.Image) -> Image.Image:
         return _scale_to_8bit(image).convert("RGB")
     if image.mode in ("LA", "PA", "RGBa") or "transparency" in image.info:
         return image.convert("RGBA")
-    if image.mode == "CMYK":
-        return ImageOps.invert(image.convert("RGB")) if _adobe_inverted(image) else image.convert("RGB")
     try:
         return image.convert("RGB")
     except ValueError:
@@ -151,11 +149,6 @@ def _scale_to_8bit(image: Image.Image) -> Image.Image:
         low, high = 0, 65535 if high <= 65535 else high
     scale = 255.0 / max(high - low, 1e-9)
     return image.point(lambda value: (value - low) * scale).convert("L")
-
-
-def _adobe_inverted(image: Image.Image) -> bool:
-    """Photoshop writes CMYK JPEGs inverted and marks them with an Adobe APP14 segment."""
-    return image.format == "JPEG" and "adobe" in image.info
 
 
 def encode_png(image: Image.Image) -> bytes:

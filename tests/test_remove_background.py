@@ -29,6 +29,10 @@ def test_subject_kept_and_backdrop_removed(astronaut, u2netp_installed, engine):
     alpha = cutout.getchannel("A")
     assert alpha.getpixel(FACE) > 200 and alpha.getpixel(SKY_CORNER) < 40
     assert cutout.getpixel(FACE)[:3] == astronaut.getpixel(FACE)  # colours untouched
+    pixels = np.asarray(cutout)
+    hidden, shown = pixels[..., 3] == 0, pixels[..., 3] > 0
+    assert hidden.any() and not pixels[hidden][:, :3].any()  # nothing kept where nothing shows
+    assert np.array_equal(pixels[shown][:, :3], np.asarray(astronaut)[shown])
 
 
 def test_mask_and_solid_colour_outputs(astronaut, u2netp_installed):

@@ -71,6 +71,25 @@ def test_insightface_swaps_the_chosen_face_in_rgb_and_nothing_else(insightface_m
     assert not changed[outside].any()  # face 1 and everything else untouched
 
 
+def test_insightface_pastes_back_on_the_face_box_as_on_the_whole_photo(insightface_models):
+    """The swap runs on the box its aligned crop covers (so a 12 MP photo costs a box, not the
+    photo): the pixels are those of insightface's own paste-back over the whole photo, for a
+    face inside the photo and one cut off by its corner."""
+    engine = OPERATIONS["face_swap"].engines["insightface"]
+    model, params = engine.load(), FaceSwapParams(engine="insightface")
+    source = standins.face_photo((640, 480), [(9, 7)])
+    target = np.asarray(Image.fromarray(standins.face_photo((640, 480), [(9, 7), (1, 1)], seed=1))
+                        .resize((1600, 1200), Image.Resampling.NEAREST))  # detected at 640 px: markers stay on the grid
+    source_face = engine.detect(model, source)[0]
+    faces = engine.detect(model, target)
+    assert len(faces) == 2
+    for face in faces:
+        ours = engine.swap(model, source, source_face, target, face, params)
+        whole = model[1].get(np.ascontiguousarray(target[..., ::-1]), face.native, source_face.native)[..., ::-1]
+        assert (ours != target).any(axis=2).sum() > 10_000
+        assert np.abs(ours.astype(int) - whole).max() <= 1
+
+
 def test_face_enhancer_gets_the_face_in_rgb_minus_one_to_one(insightface_models, faces):
     standins.gfpgan(enhancer_weights().path)
     result, out, _, ctx = swap(faces, target_faces=[2], enhance=1)

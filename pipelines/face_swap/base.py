@@ -41,6 +41,22 @@ class Face:
     native: Any = field(default=None, repr=False)  # the engine's own face record
 
 
+def footprint(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) of a photo of `shape` that an aligned `size` px crop, cut with
+    the affine `matrix`, covers when it is warped back, with a margin; clipped to the photo.
+    A paste-back through that crop changes nothing outside it, so it can run on the box
+    alone: on a 12 MP photo, a tenth of a second per face instead of two."""
+    import cv2
+
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
+    (left, top), (right, bottom) = corners.min(0), corners.max(0)
+    margin = 4 + 0.05 * max(right - left, bottom - top)
+    height, width = shape[:2]
+    return (max(0, int(left - margin)), max(0, int(top - margin)),
+            min(width, int(np.ceil(right + margin))), min(height, int(np.ceil(bottom + margin))))
+
+
 class FaceSwapEngine(Engine):
     @abc.abstractmethod
     def detect(self, model: Any, rgb: np.ndarray) -> list[Face]:

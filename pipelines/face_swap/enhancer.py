@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.context import RunContext
+from pipelines.face_swap.base import footprint
 from pipelines.onnx_runtime import onnx_providers
 from pipelines.registry import cached
 from pipelines.weights import WeightFile, ensure_weights, models_home
@@ -50,11 +51,13 @@ def enhance_face(session: Any, rgb: np.ndarray, points: np.ndarray, strength: fl
     feed = {session.get_inputs()[0].name: blob.transpose(2, 0, 1)[None]}
     out = session.run(None, feed)[0][0].transpose(1, 2, 0)
     enhanced = ((np.clip(out, -1, 1) + 1) / 2 * 255).round().astype(np.uint8)
-    height, width = rgb.shape[:2]
-    inverse = cv2.invertAffineTransform(matrix)
-    pasted = cv2.warpAffine(enhanced, inverse, (width, height), borderMode=cv2.BORDER_REPLICATE)
-    weight = cv2.warpAffine(_feathered_box(), inverse, (width, height))[..., None] * strength
-    return (pasted * weight + rgb * (1 - weight)).round().astype(np.uint8)
+    x0, y0, x1, y1 = footprint(matrix, SIZE, rgb.shape)
+    inverse = cv2.invertAffineTransform(matrix) - [[0, 0, x0], [0, 0, y0]]  # onto the face's box only
+    pasted = cv2.warpAffine(enhanced, inverse, (x1 - x0, y1 - y0), borderMode=cv2.BORDER_REPLICATE)
+    weight = cv2.warpAffine(_feathered_box(), inverse, (x1 - x0, y1 - y0))[..., None] * strength
+    result = rgb.copy()
+    result[y0:y1, x0:x1] = (pasted * weight + rgb[y0:y1, x0:x1] * (1 - weight)).round().astype(np.uint8)
+    return result
 
 
 def _feathered_box() -> np.ndarray:

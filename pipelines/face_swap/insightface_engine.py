@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.context import RunContext
-from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams
+from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams, footprint
 from pipelines.face_swap.enhancer import enhancer_weights
 from pipelines.onnx_runtime import onnx_providers
 from pipelines.weights import WeightFile, ensure_weights, models_home
@@ -82,6 +82,15 @@ class InsightFaceEngine(FaceSwapEngine):
 
     def swap(self, model: Any, source: np.ndarray, source_face: Face, target: np.ndarray, target_face: Face,
              params: FaceSwapParams) -> np.ndarray:
+        from insightface.app.common import Face as FaceRecord
+        from insightface.utils import face_align
+
         _, swapper = model
-        bgr = np.ascontiguousarray(target[..., ::-1])
-        return swapper.get(bgr, target_face.native, source_face.native, paste_back=True)[..., ::-1].copy()
+        native, size = target_face.native, swapper.input_size[0]
+        x0, y0, x1, y1 = footprint(face_align.estimate_norm(native.kps, size), size, target.shape)
+        on_crop = FaceRecord(native)  # the face as seen from its box (insightface pastes over all it is given)
+        on_crop.kps = native.kps - (x0, y0)
+        crop = np.ascontiguousarray(target[y0:y1, x0:x1, ::-1])
+        result = target.copy()
+        result[y0:y1, x0:x1] = swapper.get(crop, on_crop, source_face.native, paste_back=True)[..., ::-1]
+        return result

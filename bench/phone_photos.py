@@ -6,7 +6,9 @@ studio would (JPEG for an opaque result of a JPEG, PNG for a cut-out).
 
 The operations run with their engines that need no download (u2netp from the tests'
 copy, OpenCV, the face mesh, the preset style model) and their default parameters, so
-style transfer gives its default 1024 px. Target: stack/in-process <= 1.10x each.
+style transfer gives its default 1024 px. Target: stack/in-process <= 1.10x each. Each
+is also run with the server's append-only file off, to show what keeping every stored
+image across a restart costs on this disk.
 """
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ def main() -> None:
     for operation in args.only or ENGINES:
         inputs, params = inputs_of(operation, photo), {"engine": ENGINES[operation]}
         stack.compare_with_in_process(f"{operation} at 12 MP, {params['engine']}", operation, inputs, params,
-                                      in_process(operation, inputs, params), args.jobs)
+                                      in_process(operation, inputs, params), args.jobs, append_only_cost=True)
 
 
 if __name__ == "__main__":

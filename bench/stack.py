@@ -132,10 +132,28 @@ def report(name: str, ours: list[float], baseline: list[float], target: float) -
           f"ratio {a / b:.2f}x (target <= {target}x: {verdict})")
 
 
+@contextlib.contextmanager
+def append_only_off() -> Iterator[None]:
+    """The bench's own server without its append-only file for a while (what keeping every
+    stored image across a restart costs); it rewrites the file when it is turned back on,
+    and that rewrite is waited out so it does not slow what is measured next."""
+    import redis
+
+    server = redis.Redis.from_url(os.environ["REDIS_URL"])
+    server.config_set("appendonly", "no")
+    try:
+        yield
+    finally:
+        server.config_set("appendonly", "yes")
+        while any(server.info("persistence")[f"aof_rewrite_{state}"] for state in ("in_progress", "scheduled")):
+            time.sleep(0.05)
+
+
 def compare_with_in_process(name: str, operation: str, images: dict[str, bytes], params: dict,
-                            in_process, jobs: int, target: float = 1.10) -> None:
+                            in_process, jobs: int, target: float = 1.10, append_only_cost: bool = False) -> None:
     """Print the first and second job of a fresh worker (model load, then reuse), and
-    the median through the stack against `in_process()` doing the same work."""
+    the median through the stack against `in_process()` doing the same work; with
+    `append_only_cost`, also through the stack with the server's append-only file off."""
     from tasks.client import StudioClient
 
     client = StudioClient()
@@ -148,11 +166,16 @@ def compare_with_in_process(name: str, operation: str, images: dict[str, bytes],
 
     first, second = timed(through_stack, 1)[0], timed(through_stack, 1)[0]
     timed(in_process, 2)
-    ours, baseline = [], []
-    for _ in range(max(1, jobs // 5)):  # interleaved, so machine noise hits both alike
+    ours, baseline, volatile = [], [], []
+    for _ in range(max(1, jobs // 5)):  # interleaved, so machine noise hits all alike
         ours += timed(through_stack, 5)
         baseline += timed(in_process, 5)
+        if append_only_cost:
+            with append_only_off():
+                volatile += timed(through_stack, 5)
     report(f"{name} ({len(ours)} jobs each)", ours, baseline, target)
+    if volatile:
+        report("  the same without the append-only file (nothing kept across a restart)", volatile, baseline, target)
     print(f"  first job of a fresh worker {first * 1000:.0f} ms (imports, model load), second {second * 1000:.0f} ms "
           f"(second/first = {second / first:.2f}), later median {statistics.median(ours) * 1000:.0f} ms")
 

@@ -130,6 +130,27 @@ def gfpgan(path: Path) -> Path:
                  [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 512, 512])], inits, path)
 
 
+def codeformer(path: Path) -> Path:
+    """CodeFormer's ONNX interface as FaceFusion exports it: `input` [1,3,512,512] RGB in
+    -1..1 and its fidelity `weight`, a double [1]; `output` as GFPGAN's. It keeps channel 0,
+    sets channel 1 to minus the weight and channel 2 to +1: fed BGR, 0..1 or another weight,
+    the pasted face comes out visibly different."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Mul", ["input", "keep_red"], ["red"]),
+             helper.make_node("Cast", ["weight"], ["weight_float"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["weight_float", "minus_green"], ["green"]),
+             helper.make_node("Add", ["red", "green"], ["red_green"]),
+             helper.make_node("Add", ["red_green", "high_blue"], ["output"])]
+    inits = [_const("keep_red", np.array([1.0, 0.0, 0.0]).reshape(1, 3, 1, 1)),
+             _const("minus_green", np.array([0.0, -1.0, 0.0]).reshape(1, 3, 1, 1)),
+             _const("high_blue", np.array([0.0, 0.0, 1.0]).reshape(1, 3, 1, 1))]
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 512, 512]),
+              helper.make_tensor_value_info("weight", TensorProto.DOUBLE, [1])]
+    return _save(nodes, inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 512, 512])],
+                 inits, path)
+
+
 def lama(path: Path) -> Path:
     """big-lama.pt's TorchScript interface: (image [1,3,H,W] RGB 0..1, mask [1,1,H,W] in
     {0,1}) -> [1,3,H,W] 0..1. It refuses other ranges, sides that are not multiples of 8

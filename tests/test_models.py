@@ -102,6 +102,17 @@ def test_face_enhancer_gets_the_face_in_rgb_minus_one_to_one(insightface_models,
     assert np.array_equal(out[:, :300], np.asarray(faces[1]).astype(int)[:, :300])  # face 1 not enhanced
 
 
+def test_codeformer_gets_the_face_in_rgb_minus_one_to_one_and_its_fidelity_weight(insightface_models, faces):
+    standins.codeformer(enhancer_weights("codeformer").path)
+    result, out, _, ctx = swap(faces, target_faces=[2], enhancer="codeformer")
+    assert result.detail.endswith("enhanced by CodeFormer at 1") and ctx.notes == []
+    # channel 1 is minus the weight: fed 0 instead of FaceFusion's 1, it would read 128
+    assert np.abs(out[240, 496] - np.array([standins.SWAP_RGB[0] * 255, 0, 255])).max() <= 3
+    assert np.array_equal(out[:, :300], np.asarray(faces[1]).astype(int)[:, :300])  # face 1 not enhanced
+    _, _, _, without = swap(faces, target_faces=[2], enhancer="gfpgan")  # each enhancer has its own file
+    assert "gfpgan_1.4.onnx is missing" in without.notes[0]
+
+
 def test_without_the_enhancer_the_swap_says_how_to_get_it(insightface_models, faces):
     result, out, _, ctx = swap(faces, target_faces=[2])  # enhance is on by default; offline, no file
     assert "enhanced" not in result.detail
@@ -276,7 +287,7 @@ def test_a_download_is_verified_by_the_publishers_checksum_file(weights_server, 
     (served / "gfpgan_1.4.onnx").write_bytes(model)
     (served / "gfpgan_1.4.hash").write_text(f"{zlib.crc32(model):08x}")
     monkeypatch.setenv("STUDIO_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setattr("pipelines.face_swap.enhancer.URL", f"{url}/gfpgan_1.4.onnx")
+    monkeypatch.setattr("pipelines.face_swap.enhancer.RELEASE", url)
     from pipelines.weights import ensure_weights
 
     stages = []

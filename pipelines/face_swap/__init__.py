@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput, StudioError, WeightsMissing
 from pipelines.face_swap.base import DetectFacesParams, Face, FaceSwapEngine, FaceSwapParams
-from pipelines.face_swap.enhancer import enhance_face, load_enhancer
+from pipelines.face_swap.enhancer import ENHANCERS, enhance_face, load_enhancer
 from pipelines.face_swap.insightface_engine import InsightFaceEngine
 from pipelines.face_swap.landmarks import LandmarkEngine
 from pipelines.registry import Example, Operation, Result, load_model, pick_engine
@@ -61,26 +61,26 @@ def face_swap(inputs: dict[str, Image.Image], params: FaceSwapParams, ctx: RunCo
                               "face onto it (too small, cut off, or turned away). Try another photo or engine.")
     detail = f"source face {params.source_face} onto target face(s) {', '.join(map(str, chosen))}"
     if engine.name == InsightFaceEngine.name and params.enhance > 0:
-        result, applied = enhanced(result, [target_faces[n - 1] for n in chosen], params.enhance, ctx.span(85, 100))
-        detail += f", enhanced by GFPGAN 1.4 at {params.enhance:g}" if applied else ""
+        result, applied = enhanced(result, [target_faces[n - 1] for n in chosen], params, ctx.span(85, 100))
+        detail += f", enhanced by {ENHANCERS[params.enhancer][0]} at {params.enhance:g}" if applied else ""
     swapped = Image.fromarray(result)
     if inputs["target"].mode == "RGBA":
         swapped.putalpha(inputs["target"].getchannel("A"))
     return Result([swapped], engine.name, detail=detail)
 
 
-def enhanced(rgb: np.ndarray, faces: list[Face], strength: float, ctx: RunContext) -> tuple[np.ndarray, bool]:
-    """The swapped faces restored by the face enhancer, and whether it ran: without its
-    weights, the swap as it is, with a note saying how to get them."""
+def enhanced(rgb: np.ndarray, faces: list[Face], params: FaceSwapParams, ctx: RunContext) -> tuple[np.ndarray, bool]:
+    """The swapped faces restored by the chosen face enhancer, and whether it ran: without
+    its weights, the swap as it is, with a note saying how to get them."""
     try:
-        session = load_enhancer(ctx.span(0, 50))
+        session = load_enhancer(params.enhancer, ctx.span(0, 50))
     except WeightsMissing as exc:
         ctx.note(f"{exc} The swapped face was not enhanced.")
         return rgb, False
     for done, face in enumerate(faces):
         ctx.check_cancelled()
         ctx.progress(50 + 50 * done / len(faces), f"enhancing face {done + 1} of {len(faces)}")
-        rgb = enhance_face(session, rgb, face.points, strength)
+        rgb = enhance_face(session, rgb, face.points, params.enhance)
     return rgb, True
 
 

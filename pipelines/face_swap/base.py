@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from pipelines.imaging import OutputFormat, format_field
 from pipelines.registry import AUTO, Engine
+
+Enhancer = Literal["gfpgan", "codeformer"]  # the face enhancers (pipelines.face_swap.enhancer)
 
 
 class DetectFacesParams(BaseModel):
@@ -26,11 +28,16 @@ class FaceSwapParams(DetectFacesParams):
                                     description="Which faces of the target photo to replace (from 1); empty = all.")
     color_correct: bool = Field(True, description="Match the swapped face to the target's skin tone (landmarks).",
                                 json_schema_extra={"label": "Match the target's skin tone (face mesh engine)"})
-    enhance: float = Field(1.0, ge=0.0, le=1.0, description="Face enhancer (GFPGAN 1.4) strength after the "
-                                                             "insightface swap; 0 turns it off.",
-                           json_schema_extra={"label": "Face enhancer strength (GFPGAN 1.4, after the insightface "
-                                                       "swap; 0 = off)"})
+    enhance: float = Field(1.0, ge=0.0, le=1.0, description="The face enhancer's strength after the insightface "
+                                                             "swap; 0 turns it off.",
+                           json_schema_extra={"label": "Face enhancer strength (after the insightface swap; 0 = off)"})
     format: OutputFormat = format_field()
+    # after `format`, so Gradio clients that pass `format` by position keep working
+    enhancer: Enhancer = Field(
+        "gfpgan", description="Which face enhancer runs after the insightface swap: GFPGAN 1.4 (Apache-2.0) or "
+                              "CodeFormer (S-Lab licence, non-commercial).",
+        json_schema_extra={"label": "Face enhancer (after the insightface swap)",
+                           "choices": [["GFPGAN 1.4", "gfpgan"], ["CodeFormer (non-commercial)", "codeformer"]]})
 
 
 @dataclass

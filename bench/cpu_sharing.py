@@ -30,7 +30,7 @@ def cases() -> dict[str, tuple[str, dict[str, bytes], dict]]:
     """Name -> (operation, inputs, params)."""
     photo, small = stack.phone_jpeg(), stack.sample_jpeg()
     return {
-        "remove object, 12 MP, opencv-ns": ("remove_object", {"image": photo, "mask": stack.phone_mask()},
+        "remove object, 12 MP, opencv-ns": ("remove_object", inputs_of("remove_object", photo),
                                              {"engine": "opencv-ns"}),
         "face swap, 12 MP, face mesh": ("face_swap", inputs_of("face_swap", photo), {"engine": "landmarks"}),
         "face swap, 512 px, face mesh": ("face_swap", inputs_of("face_swap", small), {"engine": "landmarks"}),

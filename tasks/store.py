@@ -30,8 +30,8 @@ from redis import Redis
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-QUEUES = ("cpu", "gpu", "light")  # light: one-core work, run several at once (tasks.routing)
-LIGHT = "light"
+LIGHT = "light"  # one-core work, run several at once (tasks.routing)
+QUEUES = ("cpu", "gpu", LIGHT)
 LOCAL = "local"  # the visitor of jobs whose caller has none (scripts that reach Redis): no shares kept
 HISTORY_LIMIT = 200  # jobs a History keeps (the oldest go first)
 

@@ -57,11 +57,16 @@ def footprint(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[in
 
     inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
     corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
-    (left, top), (right, bottom) = corners.min(0), corners.max(0)
-    margin = 4 + 0.05 * max(right - left, bottom - top)
+    return box_around(corners, 4 + 0.05 * np.ptp(corners, 0).max(), shape)
+
+
+def box_around(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) holding `points` with `margin` px on each side, clipped to a
+    photo of `shape`."""
+    (left, top), (right, bottom) = points.min(0), points.max(0)
     height, width = shape[:2]
     return (max(0, int(left - margin)), max(0, int(top - margin)),
-            min(width, int(np.ceil(right + margin))), min(height, int(np.ceil(bottom + margin))))
+            min(width, int(right + margin) + 1), min(height, int(bottom + margin) + 1))
 
 
 class FaceSwapEngine(Engine):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.face_swap import mesh_blend
-from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams
+from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams, box_around
 
 DETECT_CONFIDENCE = 0.6
 MESH_CROP = 256  # face crops are scaled to this before the mesh runs, so small faces work too
@@ -48,7 +48,8 @@ class LandmarkEngine(FaceSwapEngine):
         more than a small one)."""
         import cv2
 
-        x0, y0, x1, y1 = _crop_box(target_face.points, target.shape)
+        margin = 0.25 * np.ptp(target_face.points, 0).max()  # a quarter of the face more on each side
+        x0, y0, x1, y1 = box_around(target_face.points, margin, target.shape)
         crop = target[y0:y1, x0:x1]
         points = target_face.points - np.array([x0, y0], np.float32)
         warped, covered = _warp_face(source, source_face.points, points, crop.shape)
@@ -67,14 +68,6 @@ class LandmarkEngine(FaceSwapEngine):
         result = target.copy()
         result[y0:y1, x0:x1][reach] = blended[reach]
         return result
-
-
-def _crop_box(points: np.ndarray, shape: tuple) -> tuple[int, int, int, int]:
-    """The face's box grown by a quarter on each side, within the photo."""
-    (left, top), (right, bottom) = points.min(0), points.max(0)
-    margin = 0.25 * max(right - left, bottom - top)
-    return (max(0, int(left - margin)), max(0, int(top - margin)),
-            min(shape[1], int(right + margin) + 1), min(shape[0], int(bottom + margin) + 1))
 
 
 def _detect_boxes(detector: Any, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:

@@ -19,6 +19,7 @@ from PIL import Image
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput, WeightsMissing
 from pipelines.face_swap import DETECT_FACES, FACE_SWAP, DetectFacesParams, FaceSwapParams, detect_faces, face_swap
+from pipelines.face_swap.base import FaceNotPlaced
 from pipelines.face_swap.insightface_engine import BUFFALO_FILES, InsightFaceEngine
 from pipelines.registry import pick_engine
 from tests.conftest import encode
@@ -116,6 +117,32 @@ def test_face_numbers_out_of_range(hanks, group):
         swap(hanks, group, source_face=2)
     with pytest.raises(InvalidInput, match="target photo has 6 face"):
         swap(hanks, group, target_faces=[7])
+
+
+def test_a_face_cut_by_the_photo_s_edge_still_swaps(hanks, astronaut):
+    cut = astronaut.crop((190, 0, astronaut.width, astronaut.height))  # the face's left sixth outside
+    (face,) = faces_of(cut)
+    assert face.box[0] < 0
+    assert changed(swap(hanks, cut).images[0], cut)[:, :int(face.box[2])].sum() > 3000
+
+
+def test_a_face_nothing_can_be_put_on_fails_instead_of_coming_back_unchanged(hanks, astronaut):
+    """The face mesh's last guard: the astronaut's real mesh moved past the photo's top-left
+    corner, where none of its triangles can be drawn. (Real detection hands over faces at
+    most a third cut off, which still swap; see the test above.) The job must fail with the
+    face's number rather than succeed with the photo as it was."""
+    from pipelines.face_swap import LandmarkEngine, find_faces
+    from pipelines.face_swap.base import Face
+    from pipelines.registry import load_model
+
+    engine = LandmarkEngine()
+    model = load_model(engine, RunContext())
+    source, (source_face,) = find_faces(engine, model, hanks, "source")
+    target, (face,) = find_faces(engine, model, astronaut, "target")
+    beyond = face.points - face.points.max(0) - 1  # the face's lowest, rightmost point at (-1, -1)
+    with pytest.raises(FaceNotPlaced, match="no part of the source face fits"):
+        engine.swap(model, source, source_face, target, Face((*beyond.min(0), *beyond.max(0)), 1.0, beyond),
+                    FaceSwapParams(engine="landmarks"))
 
 
 def test_a_large_photo_keeps_its_size(hanks, group):

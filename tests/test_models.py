@@ -416,6 +416,18 @@ def test_out_of_memory_anywhere_says_so_and_the_worker_carries_on(client, start_
 
 # --- no silent no-ops ------------------------------------------------------------------------------
 
+def test_a_face_too_small_for_inswapper_fails_instead_of_coming_back_unchanged(insightface_models, faces):
+    """A 20 x 15 thumbnail: the detector finds its face (about 8 px across), but insightface's
+    own paste-back erodes 10 px off the face's mask, so the swap would change no pixel."""
+    block = [(column, row) for column in (9, 10, 11) for row in (6, 7, 8)]  # one cell stays red when shrunk
+    thumbnail = Image.fromarray(standins.face_photo((640, 480), block, seed=1)).resize((20, 15), Image.Resampling.BOX)
+    with pytest.raises(StudioError, match="Target face 1 was not swapped by the insightface .* too small"):
+        face_swap({"source": faces[0], "target": thumbnail}, FaceSwapParams(enhance=0), RunContext())
+    larger = thumbnail.resize((64, 48), Image.Resampling.BOX)  # the same face at 3 x the size does swap
+    result = face_swap({"source": faces[0], "target": larger}, FaceSwapParams(enhance=0), RunContext())
+    assert result.engine == "insightface" and (np.asarray(result.images[0]) != np.asarray(larger)).any()
+
+
 def test_a_cut_out_with_no_subject_says_so():
     from pipelines.remove_background import remove_background
     from pipelines.remove_background.base import RemoveBackgroundParams

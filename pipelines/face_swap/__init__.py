@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.context import RunContext
 from pipelines.errors import InvalidInput, StudioError, WeightsMissing
-from pipelines.face_swap.base import DetectFacesParams, Face, FaceSwapEngine, FaceSwapParams
+from pipelines.face_swap.base import DetectFacesParams, Face, FaceNotPlaced, FaceSwapEngine, FaceSwapParams
 from pipelines.face_swap.enhancer import ENHANCERS, enhance_face, load_enhancer
 from pipelines.face_swap.insightface_engine import InsightFaceEngine
 from pipelines.face_swap.landmarks import LandmarkEngine
@@ -53,12 +53,12 @@ def face_swap(inputs: dict[str, Image.Image], params: FaceSwapParams, ctx: RunCo
     for done, number in enumerate(chosen):
         ctx.check_cancelled()
         ctx.progress(30 + 55 * done / len(chosen), f"swapping face {number} ({done + 1} of {len(chosen)})")
-        before = result
-        result = engine.swap(model, source, source_faces[params.source_face - 1], result,
-                             target_faces[number - 1], params)
-        if np.array_equal(result, before):
-            raise StudioError(f"Target face {number} came out unchanged: {engine.label} could not map the source "
-                              "face onto it (too small, cut off, or turned away). Try another photo or engine.")
+        try:
+            result = engine.swap(model, source, source_faces[params.source_face - 1], result,
+                                 target_faces[number - 1], params)
+        except FaceNotPlaced as exc:
+            raise StudioError(f"Target face {number} was not swapped by the {engine.label}: {exc}. "
+                              "Try another photo or engine.") from None
     detail = f"source face {params.source_face} onto target face(s) {', '.join(map(str, chosen))}"
     if engine.name == InsightFaceEngine.name and params.enhance > 0:
         result, applied = enhanced(result, [target_faces[n - 1] for n in chosen], params, ctx.span(85, 100))

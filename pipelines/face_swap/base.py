@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from pipelines.errors import StudioError
 from pipelines.imaging import OutputFormat, format_field
 from pipelines.registry import AUTO, Engine
 
@@ -38,6 +39,11 @@ class FaceSwapParams(DetectFacesParams):
                               "CodeFormer (S-Lab licence, non-commercial).",
         json_schema_extra={"label": "Face enhancer (after the insightface swap)",
                            "choices": [["GFPGAN 1.4", "gfpgan"], ["CodeFormer (non-commercial)", "codeformer"]]})
+
+
+class FaceNotPlaced(StudioError):
+    """An engine could put nothing of the source face onto a target face; the operation
+    names the face and fails rather than return the photo as if it were swapped."""
 
 
 @dataclass
@@ -77,4 +83,5 @@ class FaceSwapEngine(Engine):
     @abc.abstractmethod
     def swap(self, model: Any, source: np.ndarray, source_face: Face, target: np.ndarray, target_face: Face,
              params: FaceSwapParams) -> np.ndarray:
-        """`target` (RGB uint8) with `target_face` replaced by `source_face`; pixels away from it unchanged."""
+        """`target` (RGB uint8) with `target_face` replaced by `source_face`; pixels away from it unchanged.
+        Raises FaceNotPlaced when nothing of the source face fits on the target face."""

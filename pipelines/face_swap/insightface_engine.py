@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.context import RunContext
-from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams, footprint
+from pipelines.face_swap.base import Face, FaceNotPlaced, FaceSwapEngine, FaceSwapParams, footprint
 from pipelines.face_swap.enhancer import enhancer_weights
 from pipelines.onnx_runtime import onnx_providers
 from pipelines.weights import WeightFile, ensure_weights, models_home
@@ -91,6 +91,9 @@ class InsightFaceEngine(FaceSwapEngine):
         on_crop = FaceRecord(native)  # the face as seen from its box (insightface pastes over all it is given)
         on_crop.kps = native.kps - (x0, y0)
         crop = np.ascontiguousarray(target[y0:y1, x0:x1, ::-1])
+        pasted = swapper.get(crop, on_crop, source_face.native, paste_back=True)
+        if np.array_equal(pasted, crop):  # its paste-back erodes a 10 px border off the face's mask
+            raise FaceNotPlaced("it is too small for inswapper's paste-back (a few pixels across)")
         result = target.copy()
-        result[y0:y1, x0:x1] = swapper.get(crop, on_crop, source_face.native, paste_back=True)[..., ::-1]
+        result[y0:y1, x0:x1] = pasted[..., ::-1]
         return result

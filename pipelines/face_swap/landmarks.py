@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.face_swap import mesh_blend
-from pipelines.face_swap.base import Face, FaceSwapEngine, FaceSwapParams, box_around
+from pipelines.face_swap.base import Face, FaceNotPlaced, FaceSwapEngine, FaceSwapParams, box_around
 
 DETECT_CONFIDENCE = 0.6
 MESH_CROP = 256  # face crops are scaled to this before the mesh runs, so small faces work too
@@ -56,7 +56,8 @@ class LandmarkEngine(FaceSwapEngine):
         warped_lab, crop_lab = (cv2.cvtColor(a, cv2.COLOR_RGB2LAB).astype(np.float32) for a in (warped, crop))
         alpha = mesh_blend.blend_mask(warped_lab, crop_lab, points, covered)
         if alpha.max() < 0.5:
-            return target  # nothing of the source face fits here: the caller says so
+            raise FaceNotPlaced("no part of the source face fits on it (it is too small, cut off by the photo's "
+                                "edge, or turned away)")
         if params.color_correct:
             warped_lab = mesh_blend.match_colours(warped_lab, crop_lab, points)
         face = cv2.cvtColor(np.clip(warped_lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)

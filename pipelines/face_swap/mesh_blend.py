@@ -53,7 +53,9 @@ def occluders(lab: np.ndarray, cheeks: np.ndarray) -> np.ndarray:
     """Pixels darker than any of this face's bare skin: hair, a hat's brim, glasses frames.
     The skin's range comes from the cheeks and nose (hair seldom covers them, while it
     often lies across the forehead); both cheeks are sampled, so the shadowed side of a
-    face lit from one side counts as skin."""
+    face lit from one side counts as skin. No skin in sight (cheeks cut off): no occluders."""
+    if not cheeks.any():
+        return np.zeros(lab.shape[:2], bool)
     floor = np.percentile(lab[..., 0][cheeks > 0], 1) - DARKER_THAN_SKIN
     return lab[..., 0] < floor
 

@@ -33,6 +33,20 @@ def cuda() -> str:
     return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
 
 
+def on_gpu(ran_there: bool, detail: str) -> str:
+    """The detail, or a failure: a GPU check whose model ran on the CPU has not passed."""
+    if not ran_there:
+        raise RuntimeError(f"not on the GPU: {detail}")
+    return detail
+
+
+def unet_in_fp16_on_cuda(pipe, detail: str) -> str:
+    import torch
+
+    return on_gpu(pipe.unet.device.type == "cuda" and pipe.unet.dtype == torch.float16,
+                  f"{detail}, unet on {pipe.unet.device} in {pipe.unet.dtype}")
+
+
 def tiny_sd_fp16() -> str:
     from pipelines import diffusion
     from pipelines.context import RunContext
@@ -43,7 +57,7 @@ def tiny_sd_fp16() -> str:
     result = generate({}, GenerateParams(prompt="a cat", model="tiny-sd", steps=4, seed=1, width=64, height=64),
                       RunContext())
     pipe = diffusion.load_pipeline("tiny-sd", "text2image", RunContext())
-    return f"{len(result.images)} image, unet on {pipe.unet.device} in {pipe.unet.dtype}"
+    return unet_in_fp16_on_cuda(pipe, f"{len(result.images)} image")
 
 
 def sd_inpainting_512() -> str:
@@ -57,7 +71,7 @@ def sd_inpainting_512() -> str:
            RunContext(report=lambda p, stage, _: stages.append(stage)))
     pipe = diffusion.load_pipeline("tiny-inpaint", "inpaint", RunContext())
     work = next(stage for stage in stages if stage.startswith("removing with"))
-    return f"{work.split(' on a ')[1]}, unet on {pipe.unet.device} in {pipe.unet.dtype}"
+    return unet_in_fp16_on_cuda(pipe, work.split(" on a ")[1])
 
 
 def remove(params: dict, ctx=None):
@@ -84,7 +98,8 @@ def torchscript(engine: str, path: str) -> Callable[[], str]:
         getattr(standins, engine)(MODELS / path)
         result = remove({"engine": engine})
         model = load_model(OPERATION.engines[engine], RunContext())
-        return f"{result.engine} ran on {next(model.parameters()).device}"
+        device = next(model.parameters()).device
+        return on_gpu(device.type == "cuda", f"{result.engine} ran on {device}")
 
     return check
 
@@ -109,7 +124,9 @@ def onnx_cuda() -> str:
     target = Image.fromarray(standins.face_photo((640, 480), [(4, 7)], seed=1))
     result = face_swap({"source": source, "target": target}, FaceSwapParams(enhance=0), RunContext())
     swapped = np.asarray(result.images[0])[240, 144]
-    return f"providers {onnx_providers()}, swap colour {swapped.tolist()}"
+    if np.abs(swapped - np.array(standins.SWAP_RGB) * 255).max() > 2:
+        raise RuntimeError(f"the swapper's colour is not in the face: {swapped.tolist()}")
+    return on_gpu(onnx_providers()[0] == "CUDAExecutionProvider", f"providers {onnx_providers()}")
 
 
 def out_of_memory() -> str:
@@ -126,7 +143,10 @@ def out_of_memory() -> str:
         if not is_out_of_memory(exc):
             raise RuntimeError(f"not recognised as out of memory: {type(exc).__name__}: {exc}") from None
     release_models()
-    return f"recognised; after release {torch.cuda.memory_allocated() - baseline} bytes above baseline"
+    kept = torch.cuda.memory_allocated() - baseline
+    if kept >= 2**28:
+        raise RuntimeError(f"recognised, but {kept} bytes are still held after the models were dropped")
+    return f"recognised; after release {kept} bytes above baseline"
 
 
 CHECKS: list[tuple[str, Callable[[], str]]] = [

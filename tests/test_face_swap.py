@@ -120,7 +120,7 @@ def test_face_numbers_out_of_range(hanks, group):
 
 
 def test_a_face_cut_by_the_photo_s_edge_still_swaps(hanks, astronaut):
-    cut = astronaut.crop((190, 0, astronaut.width, astronaut.height))  # the face's left sixth outside
+    cut = astronaut.crop((190, 0, astronaut.width, astronaut.height))  # the face's left edge outside the photo
     (face,) = faces_of(cut)
     assert face.box[0] < 0
     assert changed(swap(hanks, cut).images[0], cut)[:, :int(face.box[2])].sum() > 3000
@@ -129,10 +129,11 @@ def test_a_face_cut_by_the_photo_s_edge_still_swaps(hanks, astronaut):
 def test_a_face_nothing_can_be_put_on_fails_instead_of_coming_back_unchanged(hanks, astronaut):
     """The face mesh's last guard: the astronaut's real mesh moved past the photo's top-left
     corner, where none of its triangles can be drawn. (Real detection hands over faces at
-    most a third cut off, which still swap; see the test above.) The job must fail with the
-    face's number rather than succeed with the photo as it was."""
-    from pipelines.face_swap import LandmarkEngine, find_faces
+    most a third cut off, which still swap; see the test above.) The engine must say so, and
+    `face_swap` then fails naming the face, rather than succeed with the photo as it was."""
+    from pipelines.face_swap import find_faces
     from pipelines.face_swap.base import Face
+    from pipelines.face_swap.landmarks import LandmarkEngine
     from pipelines.registry import load_model
 
     engine = LandmarkEngine()

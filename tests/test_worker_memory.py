@@ -11,9 +11,10 @@ FREE_A_PHOTO = """
 import sys
 import numpy as np
 import tasks.worker  # the entry every worker process starts from
+from tasks.worker_memory import M_MMAP_THRESHOLD
 if sys.argv[1] == "plain":  # glibc's defaults again: a freed block this big goes back to the kernel
     import ctypes
-    ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)
+    ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 pixels = np.ones((3000, 4000, 3), np.uint8)  # a 12 MP photo, freed as a job's images are
 del pixels
 print(int(open("/proc/self/statm").read().split()[1]) * 4096)
